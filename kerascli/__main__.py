@@ -1,0 +1,3 @@
+from kerascli.cli.app import main
+
+main()

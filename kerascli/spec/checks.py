@@ -1,0 +1,299 @@
+"""Checks a schema-valid spec against Keras's names, the model graph and the files it names.
+
+Runs without TensorFlow, from the generated catalog. Every problem is located
+in the YAML through the spec's `Document`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kerascli.spec import catalog
+from kerascli.spec.models import FunctionalSpec, Spec, call_parts
+from kerascli.spec.problems import KeyPath, Problem, did_you_mean
+from kerascli.spec.source import Document
+
+Finding = tuple[KeyPath, str, bool]  # path, message, point at the key rather than the value
+
+
+def check_call(
+    family: str, name: str, args: dict[str, Any], path: KeyPath, lenient: bool
+) -> Iterator[Finding]:
+    """Check one `{Name: {args}}` call; `lenient` skips unknown names (plugins may define them)."""
+    singular = catalog.SINGULAR[family]
+    known = catalog.classes(family)
+    if name not in known:
+        if name in catalog.identifiers(family):
+            if args:
+                yield (path, f"'{name}' takes no arguments; use its class name for arguments", True)
+            return
+        if not lenient:
+            hint = did_you_mean(name, catalog.names(family))
+            yield ((*path, name), f"unknown {singular} '{name}'{hint}", True)
+        return
+    signature = known[name]
+    misspelt = False
+    for arg in args:
+        if arg not in signature.params and not signature.open:
+            hint = did_you_mean(arg, signature.params)
+            misspelt = misspelt or bool(hint)
+            if not hint:
+                hint = f" ({name} takes: {', '.join(signature.params)})"
+            yield ((*path, name, arg), f"unknown argument '{arg}' for {name}{hint}", True)
+    for arg in signature.required:
+        if arg not in args and not misspelt:
+            yield ((*path, name), f"{name} needs the argument '{arg}'", True)
+    for arg, value in args.items():
+        yield from _check_nested(value, (*path, name, arg), lenient)
+
+
+def _check_nested(value: Any, path: KeyPath, lenient: bool) -> Iterator[Finding]:
+    if isinstance(value, dict) and len(value) == 1:
+        ((inner, inner_args),) = value.items()
+        family = catalog.nested_family(str(inner))
+        if family is not None and (inner_args is None or isinstance(inner_args, dict)):
+            yield from check_call(family, inner, inner_args or {}, path, lenient)
+
+
+def _check_output_map(
+    value: dict[str, Any], path: KeyPath, outputs: list[str] | None
+) -> Iterator[Finding]:
+    if outputs is None:
+        return
+    for key in value:
+        if key not in outputs:
+            hint = did_you_mean(key, outputs)
+            yield (
+                (*path, key),
+                f"'{key}' is not a model output{hint}; outputs: {', '.join(outputs)}",
+                True,
+            )
+
+
+def _as_call(value: Any) -> tuple[str, dict[str, Any]] | None:
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict) and len(value) == 1:
+        ((name, args),) = value.items()
+        if args is None or isinstance(args, dict):
+            return name, args or {}
+    return None
+
+
+def is_single_call(family: str, value: Any) -> bool:
+    """Whether a compile value is one call (`{Huber: {delta: 2}}`) rather than per-output."""
+    call = _as_call(value)
+    return call is not None and (isinstance(value, str) or call[0] in catalog.classes(family))
+
+
+def check_compile(spec: Spec, lenient: bool) -> Iterator[Finding]:
+    outputs = model_outputs(spec)
+    name, args = call_parts(spec.compile.optimizer)
+    yield from check_call("optimizers", name, args, ("compile", "optimizer"), lenient)
+    loss = spec.compile.loss
+    if loss is not None:
+        if is_single_call("losses", loss) or (
+            isinstance(loss, dict) and len(loss) == 1 and outputs is None
+        ):
+            call = _as_call(loss)
+            if call is None:
+                yield (("compile", "loss"), "expected a loss name or {Class: args}", False)
+            else:
+                yield from check_call("losses", *call, ("compile", "loss"), lenient)
+        else:
+            assert isinstance(loss, dict)
+            yield from _check_output_map(loss, ("compile", "loss"), outputs)
+            for key, value in loss.items():
+                call = _as_call(value)
+                if call is None:
+                    yield (("compile", "loss", key), "expected a loss name or {Class: args}", False)
+                else:
+                    yield from check_call("losses", *call, ("compile", "loss", key), lenient)
+    metrics = spec.compile.metrics
+    groups: list[tuple[KeyPath, list[dict[str, dict[str, Any]]]]] = []
+    if isinstance(metrics, list):
+        groups.append((("compile", "metrics"), metrics))
+    else:
+        yield from _check_output_map(metrics, ("compile", "metrics"), outputs)
+        for key, value in metrics.items():
+            if isinstance(value, list):
+                groups.append((("compile", "metrics", key), value))
+            else:
+                path: KeyPath = ("compile", "metrics", key)
+                yield from check_call("metrics", *call_parts(value), path, lenient)
+    for base, calls in groups:
+        for i, call in enumerate(calls):
+            yield from check_call("metrics", *call_parts(call), (*base, i), lenient)
+    if isinstance(spec.compile.loss_weights, dict):
+        yield from _check_output_map(
+            spec.compile.loss_weights, ("compile", "loss_weights"), outputs
+        )
+
+
+def model_outputs(spec: Spec) -> list[str] | None:
+    """Output names of a Functional model (`None` where the spec alone cannot tell)."""
+    if spec.model.functional is not None:
+        return spec.model.functional.output_names
+    return None
+
+
+def model_inputs(spec: Spec) -> list[str] | None:
+    """Input names of a model, where they are named in the spec."""
+    if spec.model.functional is not None:
+        return list(spec.model.functional.inputs)
+    if spec.model.subclass is not None and spec.model.subclass.inputs is not None:
+        return list(spec.model.subclass.inputs)
+    return None
+
+
+def check_graph(functional: FunctionalSpec, lenient: bool) -> Iterator[Finding]:
+    """Unknown names, duplicate names, cycles, unused inputs and bad outputs of a Functional model."""
+    base: KeyPath = ("model", "functional")
+    inputs, nodes = functional.inputs, functional.layers
+    known = [*inputs, *nodes]
+    for name in nodes:
+        if name in inputs:
+            yield ((*base, "layers", name), f"node '{name}' has the same name as an input", True)
+    for name, node in nodes.items():
+        path: KeyPath = (*base, "layers", name)
+        layer = node.layer
+        if layer is not None:
+            yield from check_call("layers", layer[0], layer[1], path, lenient)
+        else:
+            target = node.reuse
+            if target not in nodes:
+                hint = did_you_mean(str(target), nodes)
+                yield ((*path, "reuse"), f"reuse names no layer node '{target}'{hint}", False)
+            elif nodes[target].reuse is not None:
+                yield (
+                    (*path, "reuse"),
+                    f"'{target}' itself reuses a layer; name '{nodes[target].reuse}' instead",
+                    False,
+                )
+        for i, source in enumerate(node.sources):
+            if source not in known:
+                where: KeyPath = (*path, "from")
+                if isinstance(node.from_, list):
+                    where = (*where, i)
+                elif isinstance(node.from_, dict):
+                    where = (*where, list(node.from_)[i])
+                hint = did_you_mean(source, known)
+                yield (where, f"unknown node or input '{source}'{hint}", False)
+    yield from _cycles(functional, base)
+    used = {s for node in nodes.values() for s in node.sources} | set(functional.output_names)
+    for name in inputs:
+        if name not in used:
+            yield ((*base, "inputs", name), f"input '{name}' is not used by any node", True)
+    for i, name in enumerate(functional.output_names):
+        if name not in known:
+            where = (
+                (*base, "outputs") if isinstance(functional.outputs, str) else (*base, "outputs", i)
+            )
+            yield (where, f"unknown output node '{name}'{did_you_mean(name, known)}", False)
+
+
+def _cycles(functional: FunctionalSpec, base: KeyPath) -> Iterator[Finding]:
+    nodes = functional.layers
+    state: dict[str, int] = {}
+    reported: set[frozenset[str]] = set()
+
+    def visit(name: str, stack: list[str]) -> Iterator[Finding]:
+        state[name] = 1
+        for source in nodes[name].sources:
+            if source not in nodes:
+                continue
+            if state.get(source) == 1:
+                cycle = [*stack[stack.index(source) :], source] if source in stack else [source]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    yield (
+                        (*base, "layers", source),
+                        f"cycle in the layer graph: {' -> '.join(reversed(cycle))}",
+                        True,
+                    )
+            elif source not in state:
+                yield from visit(source, [*stack, source])
+        state[name] = 2
+
+    for name in nodes:
+        if name not in state:
+            yield from visit(name, [name])
+
+
+def _is_file_ref(ref: str) -> bool:
+    return ref.endswith(".py") or "/" in ref or "\\" in ref
+
+
+def check_files(spec: Spec) -> Iterator[Finding]:
+    """Plugin files, the subclass's file and data files must exist."""
+    for i, plugin in enumerate(spec.plugins):
+        if _is_file_ref(plugin) and not Path(plugin).is_file():
+            yield (("plugins", i), f"plugin file not found: {plugin}", False)
+    if spec.model.subclass is not None:
+        ref = spec.model.subclass.class_.rsplit(":", 1)[0]
+        if _is_file_ref(ref) and not Path(ref).is_file():
+            yield (("model", "subclass", "class"), f"model file not found: {ref}", False)
+    data = spec.data
+    if data is None:
+        return
+    for key in ("path", "train", "validation", "test"):
+        value = getattr(data, key)
+        if value is not None and not Path(value).is_file():
+            yield (("data", key), f"data file not found: {value}", False)
+
+
+def check_columns(spec: Spec) -> Iterator[Finding]:
+    """Columns named in `data` must be in the CSV header."""
+    data = spec.data
+    if data is None:
+        return
+    source = data.path or data.train
+    if source is None or not Path(source).is_file():
+        return
+    fmt = data.format or Path(source).suffix.lstrip(".").lower()
+    if fmt not in ("csv", "tsv"):
+        return
+    with open(source, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
+    for key in ("features", "target", "inputs", "outputs"):
+        value = getattr(data, key)
+        for path, column in _column_refs(value, ("data", key)):
+            if column not in header:
+                hint = did_you_mean(column, header)
+                yield (path, f"no column '{column}' in {Path(source).name}{hint}", False)
+
+
+def _column_refs(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield (*path, i), item
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _column_refs(item, (*path, key))
+
+
+def check_spec(spec: Spec, doc: Document) -> list[Problem]:
+    """All problems a schema-valid spec has, located in its document."""
+    lenient = bool(spec.plugins)
+    findings: list[Finding] = []
+    model = spec.model
+    if model.sequential is not None:
+        for i, call in enumerate(model.sequential.layers):
+            name, args = call_parts(call)
+            findings += check_call(
+                "layers", name, args, ("model", "sequential", "layers", i), lenient
+            )
+    if model.functional is not None:
+        findings += check_graph(model.functional, lenient)
+    findings += check_compile(spec, lenient)
+    for i, call in enumerate(spec.callbacks):
+        findings += check_call("callbacks", *call_parts(call), ("callbacks", i), lenient)
+    findings += check_files(spec)
+    findings += check_columns(spec)
+    return [doc.problem(path, message, at_key=at_key) for path, message, at_key in findings]

@@ -1,0 +1,153 @@
+"""Layered specs: `extends:` base files deep-merged under a spec, and `--set` overrides."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kerascli.spec.problems import KeyPath, Problem, SpecError
+from kerascli.spec.source import Document, Mark, read_yaml
+
+
+def _drop_marks(doc: Document, prefix: KeyPath) -> None:
+    n = len(prefix)
+    for marks in (doc.keys, doc.values):
+        for path in [p for p in marks if p[:n] == prefix and len(p) > n]:
+            del marks[path]
+
+
+def merge(base: Document, child: Document) -> Document:
+    """Deep-merge `child` over `base`: mappings merge key by key, anything else is replaced."""
+    out = Document(copy.deepcopy(base.data), child.file, dict(base.keys), dict(base.values))
+
+    def walk(target: Any, source: Any, path: KeyPath) -> Any:
+        if isinstance(target, dict) and isinstance(source, dict):
+            for key, value in source.items():
+                child_path = (*path, key)
+                if child_path in child.keys:
+                    out.keys[child_path] = child.keys[child_path]
+                if key in target and isinstance(target[key], dict) and isinstance(value, dict):
+                    walk(target[key], value, child_path)
+                    out.values[child_path] = child.values[child_path]
+                else:
+                    _drop_marks(out, child_path)
+                    target[key] = copy.deepcopy(value)
+                    for marks, src in ((out.keys, child.keys), (out.values, child.values)):
+                        for p, m in src.items():
+                            if p[: len(child_path)] == child_path:
+                                marks[p] = m
+            return target
+        return copy.deepcopy(source)
+
+    if isinstance(out.data, dict) and isinstance(child.data, dict):
+        walk(out.data, child.data, ())
+        out.values[()] = child.values.get((), Mark(child.file, 1, 1))
+        return out
+    return child
+
+
+def read_layered(path: str | Path, env: dict[str, str] | None = None) -> Document:
+    """Read a spec and every file it `extends`, merged base-first."""
+    return _read(Path(path), env, [])
+
+
+def _read(path: Path, env: dict[str, str] | None, chain: list[Path]) -> Document:
+    doc = read_yaml(path, env)
+    resolved = path.resolve()
+    if not isinstance(doc.data, dict) or "extends" not in doc.data:
+        return doc
+    bases = doc.data["extends"]
+    bases_list = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases_list, list) or not all(isinstance(b, str) for b in bases_list):
+        raise SpecError([doc.problem(("extends",), "expected a file name or a list of file names")])
+    merged: Document | None = None
+    for i, base in enumerate(bases_list):
+        where = ("extends",) if isinstance(bases, str) else ("extends", i)
+        base_path = (path.parent / base).resolve()
+        if base_path in chain or base_path == resolved:
+            cycle = " -> ".join(p.name for p in [*chain, resolved, base_path])
+            raise SpecError([doc.problem(where, f"'extends' cycle: {cycle}")])
+        if not base_path.is_file():
+            raise SpecError([doc.problem(where, f"base spec not found: {base_path}")])
+        base_doc = _read(base_path, env, [*chain, resolved])
+        merged = base_doc if merged is None else merge(merged, base_doc)
+    assert merged is not None
+    result = merge(merged, doc)
+    result.data.pop("extends", None)
+    _drop_marks(result, ("extends",))
+    return result
+
+
+_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_key_path(text: str) -> KeyPath:
+    """Parse `model.sequential.layers[0].Dense.units` into a key path."""
+    parts: list[str | int] = []
+    pos = 0
+    for match in _TOKEN.finditer(text):
+        between = text[pos : match.start()]
+        if between not in ("", ".") or (between == "" and pos and match.group(1)):
+            raise ValueError(f"malformed key path '{text}'")
+        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        pos = match.end()
+    if not parts or pos != len(text):
+        raise ValueError(f"malformed key path '{text}'")
+    return tuple(parts)
+
+
+def apply_overrides(doc: Document, overrides: list[str] | tuple[str, ...]) -> Document:
+    """Apply `a.b=value` overrides; the value is read as YAML (`3` is an int, `[1, 2]` a list)."""
+    problems: list[Problem] = []
+    for expr in overrides:
+        source = f"--set {expr}"
+        key, sep, raw = expr.partition("=")
+        if not sep or not key.strip():
+            problems.append(Problem("expected KEY.PATH=VALUE, e.g. fit.epochs=5", "", source))
+            continue
+        try:
+            path = parse_key_path(key.strip())
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except (ValueError, yaml.YAMLError) as exc:
+            problems.append(Problem(f"cannot read override: {exc}".splitlines()[0], "", source))
+            continue
+        if not isinstance(doc.data, dict):
+            doc.data = {}
+        target: Any = doc.data
+        for i, part in enumerate(path[:-1]):
+            nxt = path[i + 1]
+            if isinstance(target, dict) and isinstance(part, str):
+                if part not in target or target[part] is None:
+                    target[part] = [] if isinstance(nxt, int) else {}
+                target = target[part]
+            elif isinstance(target, list) and isinstance(part, int) and part < len(target):
+                target = target[part]
+            else:
+                target = None
+                break
+        last = path[-1]
+        if isinstance(target, dict) and isinstance(last, str):
+            target[last] = value
+        elif isinstance(target, list) and isinstance(last, int) and last <= len(target):
+            if last == len(target):
+                target.append(value)
+            else:
+                target[last] = value
+        else:
+            problems.append(
+                Problem(
+                    "this key path does not lead into the spec's mappings and lists", key, source
+                )
+            )
+            continue
+        _drop_marks(doc, path)
+        mark = Mark(source, None, None)
+        doc.keys[path] = mark
+        doc.values[path] = mark
+    if problems:
+        raise SpecError(problems)
+    return doc

@@ -1,0 +1,195 @@
+"""Load a spec: YAML with positions -> `extends` and `--set` -> Pydantic -> Keras-name checks."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kerascli.spec.checks import check_spec
+from kerascli.spec.layering import apply_overrides, read_layered
+from kerascli.spec.models import Spec
+from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean, format_path
+from kerascli.spec.source import Document, Mark
+
+
+def load_spec(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    check: bool = True,
+) -> Spec:
+    """Read, merge, override and validate a spec file.
+
+    Args:
+        path: The YAML spec.
+        overrides: `key.path=value` strings, applied after `extends`. Defaults to none.
+        env: Variables for `${VAR}` interpolation. Defaults to the process environment.
+        check: Also check Keras names, the model graph and files. Defaults to `True`.
+
+    Raises:
+        SpecError: with every problem found, each located at file:line:column.
+    """
+    doc = read_layered(path, env)
+    if overrides:
+        doc = apply_overrides(doc, list(overrides))
+    return spec_from_document(doc, check=check)
+
+
+def load_spec_dict(data: dict[str, Any], base_dir: str | Path = ".", check: bool = True) -> Spec:
+    """Validate a spec given as a dict (paths relative to `base_dir`)."""
+    doc = Document(data, str(Path(base_dir) / "<spec>"))
+    return spec_from_document(doc, check=check)
+
+
+def spec_from_document(doc: Document, check: bool = True) -> Spec:
+    """Validate a parsed document into a `Spec`."""
+    if not isinstance(doc.data, dict):
+        got = "an empty file" if doc.data is None else type(doc.data).__name__
+        raise SpecError([doc.problem((), f"a spec must be a mapping of sections, got {got}")])
+    try:
+        spec = Spec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SpecError(schema_problems(exc, doc)) from None
+    spec._document = doc
+    _resolve_paths(spec, doc)
+    if check:
+        problems = check_spec(spec, doc)
+        if problems:
+            raise SpecError(problems)
+    return spec
+
+
+def _base_dir(doc: Document, path: KeyPath) -> Path:
+    mark = doc.mark(path)
+    if mark.file.startswith("--set"):
+        return Path.cwd()
+    return Path(mark.file).resolve().parent
+
+
+def _absolute(doc: Document, path: KeyPath, value: str) -> str:
+    if Path(value).is_absolute():
+        return value
+    return str((_base_dir(doc, path) / value).resolve())
+
+
+def _resolve_paths(spec: Spec, doc: Document) -> None:
+    """Make file paths absolute, each relative to the file that wrote it."""
+    spec.plugins = [
+        _absolute(doc, ("plugins", i), p) if p.endswith(".py") or "/" in p else p
+        for i, p in enumerate(spec.plugins)
+    ]
+    sub = spec.model.subclass
+    if sub is not None:
+        ref, cls = sub.class_.rsplit(":", 1)
+        if ref.endswith(".py") or "/" in ref:
+            sub.class_ = f"{_absolute(doc, ('model', 'subclass', 'class'), ref)}:{cls}"
+    if spec.data is not None:
+        for key in ("path", "train", "validation", "test"):
+            value = getattr(spec.data, key)
+            if value is not None:
+                setattr(spec.data, key, _absolute(doc, ("data", key), value))
+
+
+# --- Pydantic errors -> located problems -------------------------------------------------
+
+
+def _normalise(loc: tuple[Any, ...], data: Any, kind: str) -> KeyPath:
+    """Keep the segments of `loc` that exist in the data (drop Pydantic's union tags)."""
+    path: list[str | int] = []
+    current = data
+    for i, seg in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(current, dict) and isinstance(seg, str) and seg in current:
+            path.append(seg)
+            current = current[seg]
+        elif isinstance(current, list) and isinstance(seg, int) and 0 <= seg < len(current):
+            path.append(seg)
+            current = current[seg]
+        elif last and kind == "missing" and isinstance(current, dict):
+            path.append(seg)
+    return tuple(path)
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None), typing.Annotated):
+        return [a for arg in typing.get_args(annotation) for a in _unwrap(arg)]
+    return [annotation]
+
+
+def _model_at(path: KeyPath) -> type[BaseModel] | None:
+    """The spec model class that holds the mapping at `path`."""
+    current: list[Any] = [Spec]
+    for seg in path:
+        nxt: list[Any] = []
+        for ann in current:
+            for option in _unwrap(ann):
+                origin = typing.get_origin(option)
+                if isinstance(option, type) and issubclass(option, BaseModel):
+                    if isinstance(seg, str):
+                        for name, field in option.model_fields.items():
+                            if seg in (name, field.alias):
+                                nxt.append(field.annotation)
+                elif origin is list and isinstance(seg, int):
+                    nxt.extend(typing.get_args(option)[:1])
+                elif origin is dict and isinstance(seg, str):
+                    nxt.extend(typing.get_args(option)[1:2])
+        current = nxt
+    for ann in current:
+        for option in _unwrap(ann):
+            if isinstance(option, type) and issubclass(option, BaseModel):
+                return option
+    return None
+
+
+def _fields(model: type[BaseModel]) -> list[str]:
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _message(error: dict[str, Any]) -> str:
+    msg = error["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return msg
+
+
+def schema_problems(exc: ValidationError, doc: Document) -> list[Problem]:
+    """Turn Pydantic's errors into located problems, one per key path."""
+    grouped: dict[KeyPath, list[dict[str, Any]]] = {}
+    for error in exc.errors(include_url=False):
+        path = _normalise(error["loc"], doc.data, error["type"])
+        grouped.setdefault(path, []).append(error)
+    problems: list[Problem] = []
+    for path, errors in grouped.items():
+        kinds = {e["type"] for e in errors}
+        if "extra_forbidden" in kinds:
+            key = str(path[-1])
+            model = _model_at(path[:-1])
+            allowed = _fields(model) if model else []
+            hint = did_you_mean(key, allowed)
+            expected = f"; expected one of: {', '.join(allowed)}" if allowed and not hint else ""
+            problems.append(doc.problem(path, f"unknown key '{key}'{hint}{expected}", at_key=True))
+            continue
+        if "missing" in kinds:
+            key = str(path[-1])
+            problems.append(doc.problem(path[:-1], f"missing required key '{key}'", at_key=True))
+            continue
+        messages = list(dict.fromkeys(_message(e) for e in errors))
+        received = errors[0].get("input")
+        text = " or ".join(messages)
+        if not isinstance(received, (dict, list)) and "got" not in text:
+            text += f" (got {received!r})"
+        problems.append(doc.problem(path, text))
+    return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.column or 0))
+
+
+def located(doc: Document, path: KeyPath, message: str) -> Problem:
+    """A problem at `path` of `doc` (used by the builder for Keras errors)."""
+    return doc.problem(path, message)
+
+
+__all__ = ["Mark", "format_path", "load_spec", "load_spec_dict", "spec_from_document"]

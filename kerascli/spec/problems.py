@@ -1,0 +1,82 @@
+"""One record for every problem found in a spec, and the exception that carries them."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+KeyPath = tuple[str | int, ...]
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """Render a key path as `model.sequential.layers[3].Dense.units`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """Return ` (did you mean 'x'?)` for the closest choices, or an empty string."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if name.lower() in lowered and lowered[name.lower()] != name:
+        return f" (did you mean '{lowered[name.lower()]}'?)"
+    matches = difflib.get_close_matches(name, choices, n=n, cutoff=0.6)
+    if not matches:
+        matches = [
+            lowered[m] for m in difflib.get_close_matches(name.lower(), lowered, n=n, cutoff=0.6)
+        ]
+    if not matches:
+        return ""
+    return " (did you mean " + " or ".join(f"'{m}'" for m in matches) + "?)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A located problem in a spec: where it is and what is wrong.
+
+    Args:
+        message: What was expected and what was received.
+        path: The dotted key path, e.g. `model.sequential.layers[3].Dense.unitz`.
+        file: The spec file. Defaults to `None` for specs given as dicts.
+        line: 1-based line. Defaults to `None` when unknown.
+        column: 1-based column. Defaults to `None` when unknown.
+    """
+
+    message: str
+    path: str = ""
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def location(self) -> str:
+        parts = [self.file or "<spec>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.location()}: {where}{self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class SpecError(Exception):
+    """A spec (or data it names) is invalid. Carries every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class KerasCliError(Exception):
+    """A runtime failure with a one-line cause (exit code 1)."""
