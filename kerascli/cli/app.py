@@ -111,9 +111,260 @@ def config(spec: SpecArg, set_: SetOpt = None, json_: JsonOpt = False) -> None:
         sys.stdout.write(to_yaml(data))
 
 
+RequireOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--require", "-r", help="A quality gate such as 'val_accuracy>=0.9' (repeatable)."
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Plain lines instead of progress bars.")
+]
+
+
+def _gates(texts: list[str] | None) -> list[Any]:
+    from kerascli.run.gates import parse_gates
+
+    return parse_gates(texts or [])
+
+
+def _apply_gates(gates: list[Any], metrics: dict[str, float], json_: bool) -> list[Any]:
+    from kerascli.run.gates import check_gates
+
+    results = check_gates(gates, metrics)
+    failed = [r for r in results if not r.passed]
+    if failed and not json_:
+        from rich.table import Table
+
+        table = Table(title="quality gates failed", title_justify="left", title_style="bold red")
+        for column in ("gate", "value", "result"):
+            table.add_column(column)
+        for r in results:
+            table.add_row(
+                str(r.gate),
+                f"{r.value:.4f}",
+                "[green]pass[/green]" if r.passed else "[red]FAIL[/red]",
+            )
+        render.stderr.print(table)
+    return results
+
+
+@app.command()
+def train(
+    spec: SpecArg,
+    set_: SetOpt = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Override fit.epochs.", min=1)
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where runs go.")] = Path("runs"),
+    name: Annotated[
+        str | None, typer.Option("--name", help="Run name. Defaults to the spec's name.")
+    ] = None,
+    require: RequireOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Train a spec: compile, fit, evaluate and save into runs/<name>/<n>/."""
+    from kerascli.spec import load_spec
+
+    overrides = [*(set_ or []), *([f"fit.epochs={epochs}"] if epochs else [])]
+    loaded = load_spec(spec, overrides)
+    gates = _gates(require)
+    from kerascli.run.progress import use_plain
+    from kerascli.run.trainer import train as run_training
+
+    stream = sys.stderr if json_ else sys.stdout
+    result = run_training(loaded, runs_dir, name, stream=stream, plain=use_plain(stream, quiet))
+    metrics = result.flat_metrics()
+    gate_results = _apply_gates(gates, metrics, json_)
+    passed = all(r.passed for r in gate_results)
+    if json_:
+        render.print_json(
+            {
+                "ok": passed,
+                "run_dir": str(result.path),
+                "status": result.status,
+                "metrics": result.metrics,
+                "epochs": len(result.history),
+                "gates": [r.to_dict() for r in gate_results],
+            }
+        )
+    else:
+        render.stdout.print(render.metrics_table("metrics", result.metrics))
+        render.stdout.print(f"run: [bold]{result.path}[/bold]")
+    if not passed:
+        raise GateFailed()
+
+
+TargetArg = Annotated[
+    Path, typer.Argument(help="A run directory or a MODEL.keras file.", show_default=False)
+]
+
+
+@app.command()
+def evaluate(
+    target: TargetArg,
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="Spec for a bare MODEL.keras.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Evaluate on this whole file.")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="Split of the spec's data.")] = "test",
+    require: RequireOpt = None,
+    verbose: VerboseOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Evaluate a trained model on a split of its spec's data, or on a data file."""
+    gates = _gates(require)
+    from kerascli.run.inference import evaluate as run_evaluate
+    from kerascli.run.inference import load_run
+
+    run = load_run(target, spec)
+    metrics = run_evaluate(run, split, data)
+    gate_results = _apply_gates(gates, metrics, json_)
+    passed = all(r.passed for r in gate_results)
+    where = str(data) if data else split
+    if json_:
+        render.print_json(
+            {
+                "ok": passed,
+                "target": str(target),
+                "data": where,
+                "metrics": metrics,
+                "gates": [r.to_dict() for r in gate_results],
+            }
+        )
+    else:
+        render.stdout.print(render.metrics_table(f"evaluate {target}", {where: metrics}))
+    if not passed:
+        raise GateFailed()
+
+
+@app.command()
+def predict(
+    target: TargetArg,
+    input_file: Annotated[
+        Path, typer.Argument(help="CSV, NPZ or NPY input (targets not needed).", show_default=False)
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write predictions to .csv or .npy.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="Spec for a bare MODEL.keras.")
+    ] = None,
+    verbose: VerboseOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Predict with a trained model; writes CSV (named columns) or NPY."""
+    from kerascli.run.inference import load_run
+    from kerascli.run.inference import predict as run_predict
+
+    run = load_run(target, spec)
+    result = run_predict(run, input_file, output, batch_size)
+    columns = result.pop("predictions")
+    if json_:
+        if output is None:
+            result["predictions"] = {k: v.tolist() for k, v in columns.items()}
+        render.print_json({"ok": True, **result})
+    elif output is None:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for i in range(result["rows"]):
+            writer.writerow(
+                [
+                    f"{v[i]:.6g}"
+                    if isinstance(v[i], float) or hasattr(v[i], "dtype") and v.dtype.kind == "f"
+                    else v[i]
+                    for v in columns.values()
+                ]
+            )
+    else:
+        render.stdout.print(
+            f"wrote {result['rows']} rows ({', '.join(result['columns'])}) to {output}"
+        )
+
+
+@app.command()
+def runs(
+    runs_dir: Annotated[Path, typer.Argument(help="The runs directory.")] = Path("runs"),
+    compare: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--compare", help="Compare two runs (directories or NAME/N).", show_default=False
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List runs (name, n, status, date, duration, metrics), or compare two."""
+    from rich.table import Table
+
+    from kerascli.run.runs import compare_runs, list_runs, resolve_run
+
+    if compare:
+        try:
+            a, b = (resolve_run(ref, runs_dir) for ref in compare)
+        except FileNotFoundError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--compare") from None
+        diff = compare_runs(a, b)
+        if json_:
+            render.print_json(diff)
+            return
+        table = Table(title="metrics", title_justify="left")
+        for column in ("metric", str(a), str(b), "change"):
+            table.add_column(column, justify="right" if column != "metric" else "left")
+        for row in diff["metrics"]:
+            va, vb = row["a"], row["b"]
+            change = f"{vb - va:+.4f}" if va is not None and vb is not None else ""
+            table.add_row(row["metric"], _num(va), _num(vb), change)
+        render.stdout.print(table)
+        spec_table = Table(title="spec differences", title_justify="left")
+        for column in ("key", str(a), str(b)):
+            spec_table.add_column(column)
+        for row in diff["spec_diff"]:
+            spec_table.add_row(row["key"], repr(row["a"]), repr(row["b"]))
+        render.stdout.print(spec_table if diff["spec_diff"] else "specs are identical")
+        return
+    records = list_runs(runs_dir)
+    if json_:
+        render.print_json({"runs_dir": str(runs_dir), "runs": records})
+        return
+    if not records:
+        render.stdout.print(f"no runs in {runs_dir}")
+        return
+    names: list[str] = []
+    for r in records:
+        names += [m for m in r.get("metrics", {}) if m not in names]
+    held_out = [n for n in names if n.startswith(("val_", "test_"))]
+    names = [n for n in names if n.startswith("test_")] or held_out or names
+    table = Table(title=str(runs_dir), title_justify="left")
+    for column in ("name", "n", "status", "started", "duration", *names):
+        table.add_column(column)
+    colours = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+    for r in records:
+        status = r.get("status", "?")
+        table.add_row(
+            r["name"],
+            str(r["n"]),
+            f"[{colours.get(status, 'white')}]{status}[/]",
+            str(r.get("started", ""))[:19].replace("T", " "),
+            f"{r['duration_s']:.1f}s" if "duration_s" in r else "",
+            *(_num(r.get("metrics", {}).get(n)) for n in names),
+        )
+    render.stdout.print(table)
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
 def _configure_logging(verbose: bool) -> None:
-    if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if verbose:
+        os.environ["KERASCLI_VERBOSE"] = "1"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,7 +16,15 @@ from kerascli.spec.models import FunctionalSpec, Spec, call_parts
 from kerascli.spec.problems import KeyPath, Problem, did_you_mean
 from kerascli.spec.source import Document
 
-Finding = tuple[KeyPath, str, bool]  # path, message, point at the key rather than the value
+Finding = tuple[KeyPath, str, bool]
+
+# Callback arguments that default to a path inside the run directory.
+RUN_DIR_DEFAULTS = {
+    "ModelCheckpoint": "filepath",
+    "TensorBoard": "log_dir",
+    "CSVLogger": "filename",
+    "BackupAndRestore": "backup_dir",
+}  # path, message, point at the key rather than the value
 
 
 def check_call(
@@ -44,7 +52,7 @@ def check_call(
                 hint = f" ({name} takes: {', '.join(signature.params)})"
             yield ((*path, name, arg), f"unknown argument '{arg}' for {name}{hint}", True)
     for arg in signature.required:
-        if arg not in args and not misspelt:
+        if arg not in args and not misspelt and RUN_DIR_DEFAULTS.get(name) != arg:
             yield ((*path, name), f"{name} needs the argument '{arg}'", True)
     for arg, value in args.items():
         yield from _check_nested(value, (*path, name, arg), lenient)

@@ -1,0 +1,283 @@
+"""Turn a spec's `data:` section into train / validation / test arrays for the model."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kerascli.data.tables import DataError, Table, is_numeric, labels, numeric, read_table
+from kerascli.spec.models import DataSpec, InputSpec, Spec
+from kerascli.spec.problems import SpecError
+
+SINGLE = ""  # the key of the only input / output of a one-input / one-output model
+
+Arrays = np.ndarray | dict[str, np.ndarray]
+
+
+@dataclass
+class Split:
+    """Model-ready arrays of one split: `x` and `y` are arrays, or dicts by input/output name."""
+
+    x: Arrays
+    y: Arrays | None
+    rows: int
+
+
+@dataclass
+class Data:
+    """The splits of a spec's data, and the class names of encoded label columns."""
+
+    splits: dict[str, Split]
+    classes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def model_inputs(spec: Spec) -> dict[str, InputSpec]:
+    """Model inputs by name (`SINGLE` for a one-input model)."""
+    model = spec.model
+    if model.sequential is not None:
+        return {SINGLE: model.sequential.input}
+    if model.functional is not None:
+        inputs = model.functional.inputs
+        return dict(inputs) if len(inputs) > 1 else {SINGLE: next(iter(inputs.values()))}
+    assert model.subclass is not None
+    if model.subclass.input is not None:
+        return {SINGLE: model.subclass.input}
+    assert model.subclass.inputs is not None
+    return dict(model.subclass.inputs)
+
+
+def model_outputs(spec: Spec) -> list[str]:
+    """Model output names (`[SINGLE]` for a one-output model)."""
+    fn = spec.model.functional
+    if fn is not None and len(fn.output_names) > 1:
+        return fn.output_names
+    data = spec.data
+    if data is not None and data.outputs is not None and len(data.outputs) > 1:
+        return list(data.outputs)
+    return [SINGLE]
+
+
+def _located(spec: Spec, path: tuple[str | int, ...], message: str) -> SpecError:
+    if spec.document is not None:
+        return SpecError([spec.document.problem(path, message)])
+    return SpecError([DataError(message).problems[0]])
+
+
+def _input_columns(spec: Spec, data: DataSpec, table: Table) -> dict[str, Any]:
+    inputs = model_inputs(spec)
+    if data.inputs is not None:
+        names = list(data.inputs)
+        if set(names) != set(inputs) and not (len(inputs) == 1 and len(names) == 1):
+            raise _located(
+                spec,
+                ("data", "inputs"),
+                f"data.inputs names {', '.join(names)}; the model's inputs are "
+                f"{', '.join(n or 'its one input' for n in inputs)}",
+            )
+        if len(inputs) == 1:
+            return {SINGLE: next(iter(data.inputs.values()))}
+        return dict(data.inputs)
+    if len(inputs) > 1:
+        raise _located(
+            spec, ("data",), f"the model has inputs {', '.join(inputs)}: map each with data.inputs"
+        )
+    if data.features is not None:
+        return {SINGLE: data.features}
+    if table.kind in ("csv", "tsv"):
+        targets = _target_columns(spec, data)
+        taken = {
+            c for cols in targets.values() for c in ([cols] if isinstance(cols, str) else cols)
+        }
+        return {SINGLE: [c for c in table.names() if c not in taken]}
+    raise _located(spec, ("data",), "name the features array with data.features")
+
+
+def _target_columns(spec: Spec, data: DataSpec) -> dict[str, Any]:
+    outputs = model_outputs(spec)
+    if data.outputs is not None:
+        if len(outputs) == 1 and len(data.outputs) == 1:
+            return {SINGLE: next(iter(data.outputs.values()))}
+        if set(data.outputs) != set(outputs):
+            raise _located(
+                spec,
+                ("data", "outputs"),
+                f"data.outputs names {', '.join(data.outputs)}; the model's outputs are "
+                f"{', '.join(outputs)}",
+            )
+        return dict(data.outputs)
+    if data.target is not None:
+        if len(outputs) > 1:
+            raise _located(
+                spec,
+                ("data", "target"),
+                f"the model has outputs {', '.join(outputs)}: map each with data.outputs",
+            )
+        return {SINGLE: data.target}
+    return {}
+
+
+def _shape_input(
+    values: np.ndarray, spec: InputSpec, name: str, source: Any, path: str
+) -> np.ndarray:
+    shape = tuple(spec.shape)
+    rows = values.shape[0]
+    got = values.shape[1:] if values.ndim > 1 else (1,) if isinstance(source, list) else ()
+    if values.ndim == 1 and isinstance(source, list):
+        values = values.reshape(rows, 1)
+    fits = len(got) == len(shape) and all(
+        s is None or s == g for s, g in zip(shape, got, strict=True)
+    )
+    if not fits:
+        if None not in shape and math.prod(shape) == math.prod(got or (1,)):
+            values = values.reshape((rows, *shape))
+        else:
+            what = f"{len(source)} columns" if isinstance(source, list) else f"shape {list(got)}"
+            label = f"input '{name}'" if name else "the model input"
+            need = math.prod(s or 1 for s in shape)
+            raise DataError(
+                f"{label} expects shape {list(shape)} ({need} values per row); "
+                f"the data gives {what} ({source if isinstance(source, str) else ', '.join(source)})",
+                path,
+            )
+    return values.astype(spec.dtype)
+
+
+def _encode_targets(
+    table: Table, targets: dict[str, Any], classes: dict[str, list[str]]
+) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name, columns in targets.items():
+        if (
+            isinstance(columns, str)
+            and table.kind in ("csv", "tsv")
+            and not is_numeric(table, columns)
+        ):
+            if name not in classes:
+                classes[name] = sorted(set(table.raw[columns]))
+            out[name] = labels(table, columns, classes[name])
+        else:
+            values = numeric(table, columns)
+            if values.ndim == 1 and values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):
+                values = values.astype(np.int64)  # integer labels written in a CSV
+            out[name] = values.astype(np.float32) if values.dtype.kind == "f" else values
+    return out
+
+
+def read_split(
+    spec: Spec,
+    path: str,
+    classes: dict[str, list[str]],
+    require_target: bool = True,
+) -> Split:
+    """Read one data file into model-ready arrays (targets optional for prediction)."""
+    data = spec.data or DataSpec(path=path)
+    table = read_table(path, data.format)
+    inputs = model_inputs(spec)
+    x = {
+        name: _shape_input(numeric(table, columns), inputs[name], name, columns, path)
+        for name, columns in _input_columns(spec, data, table).items()
+    }
+    targets = _target_columns(spec, data)
+    y: dict[str, np.ndarray] | None = None
+    if targets:
+        present = all(_has(table, c) for c in targets.values())
+        if present:
+            y = _encode_targets(table, targets, classes)
+        elif require_target:
+            y = _encode_targets(table, targets, classes)  # raises the located error
+    elif require_target:
+        raise _located(spec, ("data",), "name the target with data.target (or data.outputs)")
+    rows = table.rows
+    return Split(_unwrap(x), _unwrap(y) if y is not None else None, rows)
+
+
+def _has(table: Table, columns: Any) -> bool:
+    names = [columns] if isinstance(columns, str) else list(columns)
+    pool = table.raw if table.kind in ("csv", "tsv") else table.columns
+    return all(n in pool for n in names)
+
+
+def _unwrap(arrays: dict[str, np.ndarray]) -> Arrays:
+    if set(arrays) == {SINGLE}:
+        return arrays[SINGLE]
+    return arrays
+
+
+def take(split: Split, index: np.ndarray) -> Split:
+    """The rows `index` of a split."""
+
+    def pick(a: Arrays | None) -> Any:
+        if a is None:
+            return None
+        if isinstance(a, dict):
+            return {k: v[index] for k, v in a.items()}
+        return a[index]
+
+    return Split(pick(split.x), pick(split.y), len(index))
+
+
+def split_indices(
+    rows: int, validation: float, test: float, seed: int, strata: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Seeded train/validation/test row indices, stratified by `strata` if given."""
+    rng = np.random.default_rng(seed)
+    groups = (
+        [np.arange(rows)]
+        if strata is None
+        else [np.flatnonzero(strata == c) for c in np.unique(strata)]
+    )
+    parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
+    for group in groups:
+        group = rng.permutation(group)
+        n_test = int(round(test * len(group)))
+        n_val = int(round(validation * len(group)))
+        parts["test"].append(group[:n_test])
+        parts["validation"].append(group[n_test : n_test + n_val])
+        parts["train"].append(group[n_test + n_val :])
+    out = {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
+    return {k: v for k, v in out.items() if len(v) or k == "train"}
+
+
+def _first_target(y: Arrays | None) -> np.ndarray | None:
+    if y is None:
+        return None
+    return next(iter(y.values())) if isinstance(y, dict) else y
+
+
+def load_data(spec: Spec) -> Data:
+    """Read and split the data a spec names.
+
+    Raises:
+        SpecError: for a missing file, unknown column, non-numeric value or shape mismatch.
+    """
+    data = spec.data
+    if data is None:
+        raise _located(spec, (), "this spec has no data section; add `data:` to train")
+    classes: dict[str, list[str]] = {}
+    if data.path is not None:
+        whole = read_split(spec, data.path, classes)
+        split = data.split
+        if split is None or (split.validation == 0 and split.test == 0):
+            return Data({"train": whole}, classes)
+        strata = None
+        if split.stratify:
+            target = _first_target(whole.y)
+            if target is None or target.ndim != 1 or target.dtype.kind not in "iu":
+                raise _located(
+                    spec,
+                    ("data", "split", "stratify"),
+                    "stratify needs one integer or class-name target",
+                )
+            strata = target
+        index = split_indices(whole.rows, split.validation, split.test, spec.seed or 0, strata)
+        return Data({name: take(whole, rows) for name, rows in index.items()}, classes)
+    assert data.train is not None
+    splits = {"train": read_split(spec, data.train, classes)}
+    for name in ("validation", "test"):
+        file = getattr(data, name)
+        if file is not None:
+            splits[name] = read_split(spec, file, classes)
+    return Data(splits, classes)

@@ -1,0 +1,154 @@
+"""Read CSV/TSV/NPZ/NPY files into named numpy arrays, with located errors."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kerascli.spec.problems import Problem, SpecError
+
+
+class DataError(SpecError):
+    """Data that does not fit the spec: missing file, unknown column, bad value, bad shape.
+
+    Located in the data file (`file:row`) where a row is to blame. Exit code 2.
+    """
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None):
+        super().__init__([Problem(message, "", file, line)])
+
+
+def file_format(path: str | Path, declared: str | None = None) -> str:
+    """`csv`, `tsv`, `npz` or `npy`, from `declared` or the file extension."""
+    if declared:
+        return declared
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix in ("csv", "tsv", "npz", "npy"):
+        return suffix
+    if suffix == "txt":
+        return "csv"
+    raise DataError("cannot tell the format from the extension; set data.format", str(path))
+
+
+@dataclass
+class Table:
+    """Columns (CSV) or arrays (NPZ) of one file, by name."""
+
+    path: str
+    kind: str
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    raw: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        first = next(iter(self.columns.values()), None)
+        if first is not None:
+            return len(first)
+        first_raw = next(iter(self.raw.values()), [])
+        return len(first_raw)
+
+    def names(self) -> list[str]:
+        return list(self.raw or self.columns)
+
+
+def read_table(path: str | Path, fmt: str | None = None) -> Table:
+    """Read a data file. CSV/TSV cells stay strings until `numeric` or `labels` reads them."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("data file not found", str(path))
+    kind = file_format(path, fmt)
+    if kind in ("csv", "tsv"):
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle, delimiter="\t" if kind == "tsv" else ",")
+            header = next(reader, None)
+            if not header:
+                raise DataError("empty file, expected a header row", str(path), 1)
+            header = [h.strip() for h in header]
+            cells: list[list[str]] = [[] for _ in header]
+            for row_number, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise DataError(
+                        f"expected {len(header)} values, got {len(row)}", str(path), row_number
+                    )
+                for column, value in zip(cells, row, strict=True):
+                    column.append(value.strip())
+        return Table(str(path), kind, raw=dict(zip(header, cells, strict=True)))
+    try:
+        if kind == "npy":
+            return Table(str(path), kind, columns={"array": np.load(path, allow_pickle=False)})
+        with np.load(path, allow_pickle=False) as archive:
+            return Table(str(path), kind, columns={k: archive[k] for k in archive.files})
+    except (ValueError, OSError) as exc:
+        raise DataError(f"cannot read {kind.upper()}: {exc}", str(path)) from None
+
+
+def _column(table: Table, name: str) -> list[str] | np.ndarray:
+    if table.kind in ("csv", "tsv"):
+        if name not in table.raw:
+            from kerascli.spec.problems import did_you_mean
+
+            hint = did_you_mean(name, table.raw)
+            raise DataError(f"no column '{name}'{hint}", table.path, 1)
+        return table.raw[name]
+    key = "array" if table.kind == "npy" else name
+    if key not in table.columns:
+        arrays = ", ".join(table.columns) or "none"
+        raise DataError(f"no array '{name}' (arrays: {arrays})", table.path)
+    return table.columns[key]
+
+
+def numeric(table: Table, names: list[str] | str) -> np.ndarray:
+    """Numeric values of columns (a 2-D array) or of one NPZ array, as float/int numpy."""
+    if table.kind not in ("csv", "tsv"):
+        if isinstance(names, list):
+            if len(names) != 1:
+                raise DataError(f"name one array, got {names}", table.path)
+            names = names[0]
+        return np.asarray(_column(table, names))
+    columns = [names] if isinstance(names, str) else names
+    out = np.empty((table.rows, len(columns)), dtype=np.float64)
+    for j, name in enumerate(columns):
+        values = _column(table, name)
+        for i, value in enumerate(values):
+            try:
+                out[i, j] = float(value) if value != "" else np.nan
+            except ValueError:
+                raise DataError(
+                    f"non-numeric value '{value}' in column '{name}'", table.path, i + 2
+                ) from None
+            if value == "":
+                raise DataError(f"empty value in column '{name}'", table.path, i + 2)
+    return out[:, 0] if isinstance(names, str) else out
+
+
+def is_numeric(table: Table, name: str) -> bool:
+    """Whether every value of a CSV column (or an NPZ array) is a number."""
+    if table.kind not in ("csv", "tsv"):
+        return np.issubdtype(np.asarray(_column(table, name)).dtype, np.number)
+    try:
+        for value in _column(table, name):
+            float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def labels(table: Table, name: str, classes: list[str]) -> np.ndarray:
+    """Class ids of a column of class names, in the order of `classes`."""
+    index = {c: i for i, c in enumerate(classes)}
+    values = _column(table, name)
+    out = np.empty(len(values), dtype=np.int64)
+    for i, value in enumerate(values):
+        if value not in index:
+            raise DataError(
+                f"unknown class '{value}' in column '{name}' (classes: {', '.join(classes)})",
+                table.path,
+                i + 2,
+            )
+        out[i] = index[value]
+    return out

@@ -1,0 +1,94 @@
+"""The spec's callbacks, with file-writing callbacks defaulting into the run directory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from kerascli.build.builder import Builder
+from kerascli.run.rundir import atomic_write
+from kerascli.spec.checks import RUN_DIR_DEFAULTS
+from kerascli.spec.models import call_parts
+
+
+def _default_path(name: str, args: dict[str, Any], run_path: Path) -> dict[str, Any]:
+    key = RUN_DIR_DEFAULTS.get(name)
+    if key is None:
+        return args
+    args = dict(args)
+    if name == "ModelCheckpoint":
+        weights = args.get("save_weights_only", False)
+        suffix = ".weights.h5" if weights else ".keras"
+        default = (
+            "checkpoints/best" if args.get("save_best_only") else "checkpoints/epoch_{epoch:03d}"
+        )
+        default += suffix
+    else:
+        default = {
+            "TensorBoard": "logs",
+            "CSVLogger": "logs/training.csv",
+            "BackupAndRestore": "backup",
+        }[name]
+    value = Path(str(args.get(key, default)))
+    if not value.is_absolute():
+        value = run_path / value
+    value.parent.mkdir(parents=True, exist_ok=True)
+    args[key] = str(value)
+    return args
+
+
+def spec_callbacks(builder: Builder, run_path: Path) -> list[Any]:
+    """Instantiate the spec's callbacks; `TerminateOnNaN` is added unless listed."""
+    spec = builder.spec
+    out = []
+    names = []
+    for i, call in enumerate(spec.callbacks):
+        name, args = call_parts(call)
+        names.append(name)
+        out.append(
+            builder.instantiate(
+                "callbacks", name, _default_path(name, args, run_path), ("callbacks", i)
+            )
+        )
+    if "TerminateOnNaN" not in names:
+        out.append(builder.keras.callbacks.TerminateOnNaN())
+    return out
+
+
+def history_writer(path: Path) -> Any:
+    """A callback that rewrites `history.csv` after every epoch (kept if a run dies)."""
+    import keras
+
+    class HistoryWriter(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[dict[str, Any]] = []
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            row: dict[str, Any] = {"epoch": epoch + 1}
+            for key, value in (logs or {}).items():
+                try:
+                    row[key] = float(value)
+                except (TypeError, ValueError):
+                    continue
+            self.rows.append(row)
+            columns: list[str] = []
+            for r in self.rows:
+                columns += [k for k in r if k not in columns]
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self.rows)
+            atomic_write(path, buffer.getvalue())
+
+        @property
+        def nan_epoch(self) -> int | None:
+            for row in self.rows:
+                if any(isinstance(v, float) and math.isnan(v) for v in row.values()):
+                    return int(row["epoch"])
+            return None
+
+    return HistoryWriter()

@@ -1,0 +1,161 @@
+"""Reuse a run: load its model and spec, evaluate on a split or file, predict on new data."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerascli.build.builder import Builder
+from kerascli.build.plugins import load_object
+from kerascli.data import load_data, read_split
+from kerascli.data.loader import SINGLE, Split
+from kerascli.data.pipeline import make_dataset
+from kerascli.run.rundir import atomic_write
+from kerascli.spec import load_spec
+from kerascli.spec.models import Spec
+from kerascli.spec.problems import KerasCliError
+
+
+@dataclass
+class LoadedRun:
+    """A trained model with the spec and class names it was trained with."""
+
+    model: Any
+    spec: Spec
+    classes: dict[str, list[str]] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def load_run(target: str | Path, spec_path: str | Path | None = None) -> LoadedRun:
+    """Load `RUN_DIR` or `MODEL.keras` (with `spec_path`, or the `spec.yaml` beside it).
+
+    The model is loaded with Keras `safe_mode=True`; plugin code runs only when the
+    spec names plugins.
+    """
+    target = Path(target)
+    if target.is_dir():
+        model_path, run_dir = target / "model.keras", target
+    else:
+        model_path, run_dir = target, target.parent
+    if not model_path.is_file():
+        raise KerasCliError(f"no model at {model_path} (is the run finished? see its run.json)")
+    spec_file = Path(spec_path) if spec_path else run_dir / "spec.yaml"
+    if not spec_file.is_file():
+        raise KerasCliError(f"no spec for {model_path}: pass --spec SPEC")
+    spec = load_spec(spec_file)
+    builder = Builder(spec)
+    custom = builder.registry.custom_objects()
+    if spec.model.subclass is not None:
+        cls = load_object(spec.model.subclass.class_)
+        custom[cls.__name__] = cls
+    try:
+        model = builder.keras.saving.load_model(model_path, custom_objects=custom, safe_mode=True)
+    except (ValueError, TypeError, OSError) as exc:
+        raise KerasCliError(f"cannot load {model_path}: {str(exc).splitlines()[0]}") from exc
+    classes: dict[str, list[str]] = {}
+    record = run_dir / "run.json"
+    if record.is_file():
+        saved = json.loads(record.read_text(encoding="utf-8")).get("classes", {})
+        classes = {(SINGLE if k == "target" else k): v for k, v in saved.items()}
+    return LoadedRun(model, spec, classes, run_dir if target.is_dir() else None)
+
+
+def evaluate(
+    run: LoadedRun, split: str = "test", data_file: str | Path | None = None
+) -> dict[str, float]:
+    """Metrics of the model on a split of the spec's data, or on a whole data file."""
+    if data_file is not None:
+        values = read_split(run.spec, str(Path(data_file).resolve()), dict(run.classes))
+    else:
+        splits = load_data(run.spec).splits
+        if split not in splits:
+            raise KerasCliError(
+                f"the spec's data has no '{split}' split (it has: {', '.join(splits)})"
+            )
+        values = splits[split]
+    dataset = make_dataset(values, run.spec.data, run.spec.fit.batch_size, None, training=False)
+    result = run.model.evaluate(dataset, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in result.items()}
+
+
+def _columns(
+    label: str, prefix: str, values: np.ndarray, classes: list[str] | None
+) -> dict[str, np.ndarray]:
+    """Named prediction columns: the class label and one probability per class, or one per unit."""
+    values = values.reshape(len(values), -1)
+    if classes and values.shape[1] == len(classes) and len(classes) > 1:
+        out = {label: np.array(classes)[values.argmax(axis=1)]}
+        out.update({f"{prefix}p_{c}": values[:, i] for i, c in enumerate(classes)})
+        return out
+    if classes and len(classes) == 2 and values.shape[1] == 1:
+        label_values = np.array(classes)[(values[:, 0] >= 0.5).astype(int)]
+        return {label: label_values, f"{prefix}p_{classes[1]}": values[:, 0]}
+    if values.shape[1] == 1:
+        return {label: values[:, 0]}
+    return {f"{label}_{i}": values[:, i] for i in range(values.shape[1])}
+
+
+def _label(spec: Spec, output: str) -> str:
+    if output != SINGLE:
+        return output
+    target = spec.data.target if spec.data is not None else None
+    return target if isinstance(target, str) else "prediction"
+
+
+def predict(
+    run: LoadedRun,
+    input_file: str | Path,
+    output: str | Path | None = None,
+    batch_size: int | None = None,
+) -> dict[str, Any]:
+    """Predict on a CSV/NPZ/NPY file (target columns optional); write CSV or NPY."""
+    split: Split = read_split(
+        run.spec, str(Path(input_file).resolve()), dict(run.classes), require_target=False
+    )
+    dataset = make_dataset(
+        Split(split.x, None, split.rows),
+        run.spec.data,
+        batch_size or run.spec.fit.batch_size,
+        None,
+        training=False,
+    )
+    raw = run.model.predict(dataset, verbose=0)
+    outputs = raw if isinstance(raw, dict) else {SINGLE: raw}
+    columns: dict[str, np.ndarray] = {}
+    for name, values in outputs.items():
+        prefix = "" if len(outputs) == 1 else f"{name}_"
+        label = _label(run.spec, name)
+        columns.update(_columns(label, prefix, np.asarray(values), run.classes.get(name)))
+    result = {"rows": split.rows, "columns": list(columns)}
+    if output is not None:
+        output = Path(output)
+        if output.suffix == ".npy":
+            arrays = [np.asarray(v).reshape(split.rows, -1) for v in outputs.values()]
+            buffer = io.BytesIO()
+            np.save(buffer, np.concatenate(arrays, axis=1), allow_pickle=False)
+            atomic_write(output, buffer.getvalue())
+        else:
+            atomic_write(output, _csv(columns, split.rows))
+        result["output"] = str(output)
+    result["predictions"] = columns
+    return result
+
+
+def _csv(columns: dict[str, np.ndarray], rows: int) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for i in range(rows):
+        writer.writerow(
+            [
+                f"{v[i]:.6g}" if isinstance(v[i], (float, np.floating)) else v[i]
+                for v in columns.values()
+            ]
+        )
+    return buffer.getvalue()

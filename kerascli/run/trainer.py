@@ -1,0 +1,248 @@
+"""Train, evaluate and predict: the compile -> fit -> evaluate -> save workflow of a spec."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from kerascli.build.builder import Builder
+from kerascli.data import Data, load_data
+from kerascli.data.loader import SINGLE, Split
+from kerascli.data.pipeline import make_dataset
+from kerascli.run.callbacks import history_writer, spec_callbacks
+from kerascli.run.compile import compile_model
+from kerascli.run.progress import make_progress
+from kerascli.run.rundir import RunDir, environment, write_json
+from kerascli.spec.dump import resolved_spec, to_yaml
+from kerascli.spec.models import Spec
+from kerascli.spec.problems import KerasCliError
+
+ADAPTABLE = {
+    "Normalization": ("mean", "variance"),
+    "Discretization": ("bin_boundaries",),
+    "TextVectorization": ("vocabulary",),
+    "StringLookup": ("vocabulary",),
+    "IntegerLookup": ("vocabulary",),
+}
+
+
+class TrainingFailed(KerasCliError):
+    """Training ran but did not finish well (e.g. the loss became NaN)."""
+
+
+@dataclass
+class RunResult:
+    """What a finished run left: its directory, final metrics and per-epoch history."""
+
+    path: Path
+    status: str
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def flat_metrics(self) -> dict[str, float]:
+        return flatten_metrics(self.metrics)
+
+
+def flatten_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """`{train: {loss}, validation: {loss}, test: {loss}}` -> `loss, val_loss, test_loss`."""
+    prefix = {"train": "", "validation": "val_", "test": "test_"}
+    return {
+        f"{prefix.get(split, split + '_')}{name}": value
+        for split, values in metrics.items()
+        for name, value in values.items()
+    }
+
+
+def seed_everything(seed: int | None) -> None:
+    """Seed Python, NumPy and Keras, and ask TensorFlow for deterministic ops."""
+    if seed is None:
+        return
+    from kerascli.build.keras_env import import_keras
+
+    keras = import_keras()
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def _inputs_of(split: Split, name: str) -> Any:
+    return split.x if name == SINGLE or not isinstance(split.x, dict) else split.x[name]
+
+
+def adapt_preprocessing(spec: Spec, model: Any, train: Split) -> list[str]:
+    """Adapt preprocessing layers (Normalization, ...) fed directly by a model input."""
+    adapted: list[str] = []
+    if spec.model.sequential is not None:
+        first = spec.model.sequential.layers[0]
+        ((name, args),) = first.items()
+        if name in ADAPTABLE and not any(k in args for k in ADAPTABLE[name]):
+            layer = model.layers[0]
+            layer.adapt(train.x)
+            adapted.append(layer.name)
+    elif spec.model.functional is not None:
+        fn = spec.model.functional
+        for node_name, node in fn.layers.items():
+            layer = node.layer
+            if layer is None or layer[0] not in ADAPTABLE or not isinstance(node.from_, str):
+                continue
+            if node.from_ not in fn.inputs or any(k in layer[1] for k in ADAPTABLE[layer[0]]):
+                continue
+            key = SINGLE if len(fn.inputs) == 1 else node.from_
+            model.get_layer(layer[1].get("name", node_name)).adapt(_inputs_of(train, key))
+            adapted.append(node_name)
+    return adapted
+
+
+def _class_weight(spec: Spec, data: Data) -> dict[int, float] | None:
+    weights = spec.fit.class_weight
+    if weights is None:
+        return None
+    y = data.splits["train"].y
+    if isinstance(y, dict):
+        raise KerasCliError("fit.class_weight applies to one-output models only")
+    assert y is not None
+    if weights == "balanced":
+        ids, counts = np.unique(y, return_counts=True)
+        return {int(i): float(len(y) / (len(ids) * c)) for i, c in zip(ids, counts, strict=True)}
+    classes = data.classes.get(SINGLE, [])
+    out: dict[int, float] = {}
+    for key, value in weights.items():
+        if isinstance(key, str) and key in classes:
+            out[classes.index(key)] = float(value)
+        else:
+            try:
+                out[int(key)] = float(value)
+            except ValueError:
+                raise KerasCliError(
+                    f"fit.class_weight: unknown class '{key}' (classes: {', '.join(classes)})"
+                ) from None
+    return out
+
+
+def _save_model(model: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def _evaluate(model: Any, spec: Spec, split: Split) -> dict[str, float]:
+    dataset = make_dataset(split, spec.data, spec.fit.batch_size, spec.seed, training=False)
+    values = model.evaluate(dataset, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in values.items()}
+
+
+def train(
+    spec: Spec,
+    runs_dir: str | Path = "runs",
+    name: str | None = None,
+    stream: TextIO | None = None,
+    plain: bool | None = None,
+) -> RunResult:
+    """Train the model a spec describes and leave a run directory.
+
+    Args:
+        spec: A validated spec (from `load_spec`).
+        runs_dir: Where runs go. Defaults to `runs`.
+        name: The run's name. Defaults to the spec's `name`.
+        stream: Where progress goes. Defaults to stdout.
+        plain: One line per epoch instead of a progress bar. Defaults to "not a terminal".
+
+    Returns:
+        A `RunResult` with the run directory, metrics and history.
+    """
+    stream = stream or sys.stdout
+    seed_everything(spec.seed)
+    data = load_data(spec)  # data and model errors come before any run directory is made
+    builder = Builder(spec)
+    model = builder.build()
+    doc = spec.document
+    spec_file = doc.file if doc is not None and not doc.file.endswith("<spec>") else None
+    run = RunDir.create(runs_dir, name or spec.name, environment(spec.seed, spec_file))
+    writer = history_writer(run.path / "history.csv")
+    try:
+        (run.path / "spec.yaml").write_text(to_yaml(resolved_spec(spec)), encoding="utf-8")
+        if data.classes:
+            run.update(classes={k or "target": v for k, v in data.classes.items()})
+        train_split = data.splits["train"]
+        adapted = adapt_preprocessing(spec, model, train_split)
+        if adapted:
+            run.update(adapted=adapted)
+        compile_model(builder, model)
+        callbacks = [*spec_callbacks(builder, run.path), writer]
+        callbacks.append(make_progress(spec.fit.epochs, stream, plain))
+        batch = spec.fit.batch_size
+        fit = spec.fit
+        validation = data.splits.get("validation")
+        model.fit(
+            make_dataset(train_split, spec.data, batch, spec.seed, training=True),
+            validation_data=(
+                make_dataset(validation, spec.data, batch, spec.seed, training=False)
+                if validation is not None
+                else None
+            ),
+            epochs=fit.epochs,
+            initial_epoch=fit.initial_epoch,
+            steps_per_epoch=fit.steps_per_epoch,
+            validation_steps=fit.validation_steps,
+            validation_freq=fit.validation_freq,
+            class_weight=_class_weight(spec, data),
+            callbacks=callbacks,
+            shuffle=False,  # the tf.data pipeline shuffles, seeded
+            verbose=0,
+        )
+        if writer.nan_epoch is not None:
+            raise TrainingFailed(
+                f"the loss became NaN in epoch {writer.nan_epoch}; training stopped "
+                "(lower the learning rate or check the data)"
+            )
+        metrics = {split: _evaluate(model, spec, values) for split, values in data.splits.items()}
+        write_json(run.path / "metrics.json", metrics)
+        _save_model(model, run.path / "model.keras")
+        _plot_history(writer.rows, run.path / "history.png")
+    except KeyboardInterrupt:
+        run.finish("interrupted", epochs_done=len(writer.rows))
+        raise
+    except BaseException as exc:
+        run.finish(
+            "failed",
+            error=f"{type(exc).__name__}: {exc}".splitlines()[0],
+            epochs_done=len(writer.rows),
+        )
+        raise
+    run.finish("completed", epochs_done=len(writer.rows), metrics=flatten_metrics(metrics))
+    return RunResult(run.path, "completed", metrics, writer.rows)
+
+
+def _plot_history(rows: list[dict[str, float]], path: Path) -> None:
+    """Loss and metrics per epoch, one panel per metric (train and validation together)."""
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [
+        k for k in rows[0] if k != "epoch" and not k.startswith("val_") and k != "learning_rate"
+    ]
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
+    epochs = [r["epoch"] for r in rows]
+    for ax, name in zip(axes[0], names, strict=True):
+        ax.plot(epochs, [r.get(name, math.nan) for r in rows], label="train")
+        if any(f"val_{name}" in r for r in rows):
+            ax.plot(epochs, [r.get(f"val_{name}", math.nan) for r in rows], label="validation")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)
