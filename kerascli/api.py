@@ -1,17 +1,60 @@
-"""The Python API: everything the CLI does, as functions."""
+"""The Python API: everything the CLI does, as functions.
+
+    import kerascli
+    spec = kerascli.load_spec("model_specs/iris_mlp.yaml", overrides=["fit.epochs=5"])
+    model = kerascli.build_model(spec)          # a keras.Model
+    result = kerascli.train(spec, runs_dir="runs")
+    metrics = kerascli.evaluate(result.path)    # test split of the spec's data
+    predictions = kerascli.predict(result.path, "model_specs/data/iris.csv")
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from kerascli.spec import Spec, load_spec
 
 
 def build_model(spec: Spec) -> Any:
-    """Build the `keras.Model` a spec describes (see `kerascli.build.builder`)."""
+    """Build the `keras.Model` a spec describes."""
     from kerascli.build.builder import build_model as _build
 
     return _build(spec)
 
 
-__all__ = ["build_model", "load_spec"]
+def train(spec: Spec, runs_dir: str | Path = "runs", name: str | None = None, **kwargs: Any) -> Any:
+    """Train a spec into `runs_dir/<name>/<n>/`; returns a `RunResult` (path, metrics, history)."""
+    from kerascli.run.trainer import train as _train
+
+    return _train(spec, runs_dir=runs_dir, name=name, **kwargs)
+
+
+def evaluate(
+    target: str | Path,
+    split: str = "test",
+    data: str | Path | None = None,
+    spec: str | Path | None = None,
+) -> dict[str, float]:
+    """Metrics of a run's model (or a MODEL.keras with `spec`) on a split or a data file."""
+    from kerascli.run.inference import evaluate as _evaluate
+    from kerascli.run.inference import load_run
+
+    return _evaluate(load_run(target, spec), split, data)
+
+
+def predict(
+    target: str | Path,
+    input_file: str | Path,
+    output: str | Path | None = None,
+    batch_size: int | None = None,
+    spec: str | Path | None = None,
+) -> dict[str, Any]:
+    """Predictions of a run's model on a CSV/NPZ/NPY file, as named columns (and a file)."""
+    from kerascli.run.inference import load_run
+    from kerascli.run.inference import predict as _predict
+
+    return _predict(load_run(target, spec), input_file, output, batch_size)
+
+
+__all__ = ["build_model", "evaluate", "load_spec", "predict", "train"]

@@ -420,3 +420,6 @@ def main(argv: list[str] | None = None) -> None:
                 render.stderr.print("[dim](run with --debug for the traceback)[/dim]")
         code = EXIT_FAILURE
     sys.exit(code)
+
+
+from kerascli.cli import tools as _tools  # noqa: E402,F401  (registers `schema` and `init`)

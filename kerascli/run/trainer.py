@@ -175,7 +175,7 @@ def train(
         if adapted:
             run.update(adapted=adapted)
         compile_model(builder, model)
-        callbacks = [*spec_callbacks(builder, run.path), writer]
+        callbacks = [writer, *spec_callbacks(builder, run.path)]
         callbacks.append(make_progress(spec.fit.epochs, stream, plain))
         batch = spec.fit.batch_size
         fit = spec.fit

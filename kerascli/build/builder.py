@@ -1,0 +1,203 @@
+"""Turn a validated spec into a `keras.Model` (Sequential, Functional or Subclass)."""
+
+from __future__ import annotations
+
+import inspect
+from graphlib import TopologicalSorter
+from typing import Any
+
+from kerascli.build.plugins import load_object, load_plugins
+from kerascli.build.registry import Registry, UnknownName
+from kerascli.spec import catalog
+from kerascli.spec.models import InputSpec, Spec, call_parts
+from kerascli.spec.problems import KeyPath, Problem, SpecError
+from kerascli.spec.source import Document
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:3])[:500]
+
+
+class Builder:
+    """Builds Keras objects from a spec, locating every failure in the spec's YAML.
+
+    Args:
+        spec: A validated spec (from `load_spec`).
+    """
+
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.doc: Document = spec.document or Document(None, "<spec>")
+        where: list[Problem | None] = [
+            self.doc.problem(("plugins", i), "") for i in range(len(spec.plugins))
+        ]
+        self.registry = Registry(load_plugins(spec.plugins, where))
+        self.keras = self.registry.keras
+
+    # -- errors ------------------------------------------------------------------------------
+    def error(self, path: KeyPath, message: str) -> SpecError:
+        return SpecError([self.doc.problem(path, message)])
+
+    # -- calls -------------------------------------------------------------------------------
+    def resolve(self, family: str, name: str, path: KeyPath) -> Any:
+        try:
+            return self.registry.get(family, name)
+        except UnknownName as exc:
+            return self._raise(path, str(exc))
+
+    def _raise(self, path: KeyPath, message: str) -> Any:
+        raise self.error(path, message)
+
+    def value(self, value: Any, path: KeyPath) -> Any:
+        """An argument value; `{Class: {args}}` of a nested family becomes an instance."""
+        if isinstance(value, dict) and len(value) == 1:
+            ((name, args),) = value.items()
+            family = catalog.nested_family(str(name))
+            if family is None and self.registry.plugin("layers", str(name)) is not None:
+                family = "layers"
+            if family is not None and (args is None or isinstance(args, dict)):
+                return self.instantiate(family, name, args or {}, path)
+        return value
+
+    def instantiate(self, family: str, name: str, args: dict[str, Any], path: KeyPath) -> Any:
+        """Resolve `name` in `family` and call it with `args` (nested calls resolved)."""
+        target = self.resolve(family, name, path)
+        if isinstance(target, str):
+            return target
+        kwargs = {k: self.value(v, (*path, name, k)) for k, v in args.items()}
+        if inspect.isfunction(target):
+            return target
+        try:
+            return target(**kwargs)
+        except (TypeError, ValueError, NotImplementedError, AttributeError, KeyError) as exc:
+            raise self.error((*path, name), f"{name}: {_one_line(exc)}") from exc
+
+    def call(self, family: str, call: dict[str, dict[str, Any]], path: KeyPath) -> Any:
+        name, args = call_parts(call)
+        return self.instantiate(family, name, args, path)
+
+    # -- models ------------------------------------------------------------------------------
+    def input(self, spec: InputSpec, name: str | None, path: KeyPath) -> Any:
+        try:
+            return self.keras.Input(
+                shape=tuple(spec.shape), dtype=spec.dtype, name=spec.name or name
+            )
+        except (TypeError, ValueError) as exc:
+            raise self.error(path, f"bad input: {_one_line(exc)}") from exc
+
+    def build(self) -> Any:
+        kind = self.spec.model.kind
+        model = getattr(self, f"_build_{kind}")()
+        return model
+
+    def _model_name(self, name: str | None) -> str:
+        return (name or self.spec.name).replace("-", "_").replace(".", "_")
+
+    def _build_sequential(self) -> Any:
+        seq = self.spec.model.sequential
+        assert seq is not None
+        base: KeyPath = ("model", "sequential")
+        model = self.keras.Sequential(name=self._model_name(seq.name))
+        model.add(self.input(seq.input, None, (*base, "input")))
+        for i, call in enumerate(seq.layers):
+            path = (*base, "layers", i)
+            layer = self.call("layers", call, path)
+            try:
+                model.add(layer)
+            except Exception as exc:
+                raise self.error(
+                    (*path, call_parts(call)[0]),
+                    f"cannot add {call_parts(call)[0]} after "
+                    f"{model.layers[-1].name if model.layers else 'the input'}: {_one_line(exc)}",
+                ) from exc
+        return model
+
+    def _build_functional(self) -> Any:
+        fn = self.spec.model.functional
+        assert fn is not None
+        base: KeyPath = ("model", "functional")
+        tensors: dict[str, Any] = {
+            name: self.input(spec, name, (*base, "inputs", name))
+            for name, spec in fn.inputs.items()
+        }
+        graph = {name: set(node.sources) & set(fn.layers) for name, node in fn.layers.items()}
+        for name, node in fn.layers.items():
+            if node.reuse is not None:
+                graph[name].add(node.reuse)
+        layers: dict[str, Any] = {}
+        for name in TopologicalSorter(graph).static_order():
+            node = fn.layers[name]
+            path: KeyPath = (*base, "layers", name)
+            if node.layer is not None:
+                cls, args = node.layer
+                args.setdefault("name", name)
+                layers[name] = self.instantiate("layers", cls, args, path)
+                where: KeyPath = (*path, cls)
+            else:
+                assert node.reuse is not None
+                layers[name] = layers[node.reuse]
+                where = (*path, "reuse")
+            try:
+                if isinstance(node.from_, str):
+                    tensors[name] = layers[name](tensors[node.from_])
+                elif isinstance(node.from_, list):
+                    tensors[name] = layers[name]([tensors[s] for s in node.from_])
+                else:
+                    tensors[name] = layers[name](**{k: tensors[s] for k, s in node.from_.items()})
+            except Exception as exc:
+                raise self.error(
+                    where, f"cannot call {layers[name].__class__.__name__} '{name}': {_one_line(exc)}"
+                ) from exc
+        inputs = [tensors[name] for name in fn.inputs]
+        outputs = {name: tensors[name] for name in fn.output_names}
+        try:
+            return self.keras.Model(
+                inputs=inputs[0] if len(inputs) == 1 else {n: tensors[n] for n in fn.inputs},
+                outputs=outputs[fn.output_names[0]] if len(outputs) == 1 else outputs,
+                name=self._model_name(fn.name),
+            )
+        except Exception as exc:
+            raise self.error((*base, "outputs"), f"cannot build the model: {_one_line(exc)}") from exc
+
+    def _build_subclass(self) -> Any:
+        sub = self.spec.model.subclass
+        assert sub is not None
+        import numpy as np
+
+        base: KeyPath = ("model", "subclass")
+        cls = load_object(sub.class_, self.doc.problem((*base, "class"), ""))
+        if not (inspect.isclass(cls) and issubclass(cls, self.keras.Model)):
+            raise self.error((*base, "class"), f"{sub.class_} is not a keras.Model subclass")
+        args = {k: self.value(v, (*base, "args", k)) for k, v in sub.args.items()}
+        try:
+            model = cls(**args)
+        except Exception as exc:
+            raise self.error((*base, "args"), f"{cls.__name__}(...): {_one_line(exc)}") from exc
+
+        def zeros(spec: InputSpec) -> Any:
+            return np.zeros((1, *[d or 1 for d in spec.shape]), dtype=spec.dtype)
+
+        if sub.input is not None:
+            sample: Any = zeros(sub.input)
+        else:
+            assert sub.inputs is not None
+            sample = {name: zeros(spec) for name, spec in sub.inputs.items()}
+        try:
+            model(sample)
+        except Exception as exc:
+            raise self.error(
+                (*base, "input" if sub.input is not None else "inputs"),
+                f"cannot call {cls.__name__} on its input: {_one_line(exc)}",
+            ) from exc
+        return model
+
+
+def build_model(spec: Spec) -> Any:
+    """Build the `keras.Model` a spec describes.
+
+    Raises:
+        SpecError: located at the layer, argument or plugin that failed.
+    """
+    return Builder(spec).build()

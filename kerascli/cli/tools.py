@@ -1,0 +1,1 @@
+"""`kerascli schema` and `kerascli init` (registered on the main app)."""

@@ -1,0 +1,136 @@
+"""End to end on the iris example: train, the run directory, evaluate, predict, runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from kerascli.spec import load_spec
+
+from .conftest import SPECS
+
+IRIS = SPECS / "iris_mlp.yaml"
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture
+def iris_run(cli, runs_dir: Path) -> Path:
+    run = runs_dir / "iris-mlp" / "1"
+    if not (run / "model.keras").exists():
+        result = cli("train", IRIS, "--runs-dir", runs_dir, "--quiet")
+        assert result.code == 0, result.err
+        assert f"run: {run}" in result.out.replace("\n", "")
+    return run
+
+
+def test_run_directory_holds_everything(iris_run: Path) -> None:
+    for name in (
+        "spec.yaml",
+        "model.keras",
+        "history.csv",
+        "history.png",
+        "metrics.json",
+        "run.json",
+    ):
+        assert (iris_run / name).is_file(), name
+    record = json.loads((iris_run / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert record["seed"] == 7
+    assert record["versions"]["keras"].startswith("3.")
+    assert record["classes"] == {"target": ["setosa", "versicolor", "virginica"]}
+    assert record["ended"] >= record["started"]
+    with open(iris_run / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == record["epochs_done"] >= 5
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
+    metrics = json.loads((iris_run / "metrics.json").read_text())
+    assert set(metrics) == {"train", "validation", "test"}
+    assert metrics["test"]["accuracy"] >= 0.9
+
+
+def test_saved_spec_is_the_resolved_spec(iris_run: Path) -> None:
+    saved = load_spec(iris_run / "spec.yaml")
+    original = load_spec(IRIS)
+    assert saved.model_dump() == original.model_dump()
+    assert yaml.safe_load((iris_run / "spec.yaml").read_text())["data"]["path"].startswith("/")
+
+
+def test_evaluate_json(cli, iris_run: Path) -> None:
+    result = cli("evaluate", iris_run, "--json")
+    assert result.code == 0, result.err
+    document = result.json()
+    assert document["data"] == "test"
+    assert document["metrics"]["accuracy"] >= 0.9
+    stored = json.loads((iris_run / "metrics.json").read_text())["test"]
+    assert document["metrics"]["accuracy"] == pytest.approx(stored["accuracy"])
+
+
+def test_evaluate_table_and_other_split(cli, iris_run: Path) -> None:
+    result = cli("evaluate", iris_run / "model.keras", "--split", "validation")
+    assert result.code == 0, result.err
+    assert "validation" in result.out and "accuracy" in result.out
+    missing = cli("evaluate", iris_run, "--split", "holdout")
+    assert missing.code == 1
+    assert "no 'holdout' split" in missing.err
+
+
+def test_predict_csv_without_target(cli, iris_run: Path, tmp_path: Path) -> None:
+    source = SPECS / "data" / "iris.csv"
+    with open(source) as handle:
+        rows = list(csv.DictReader(handle))
+    features = tmp_path / "features.csv"
+    with open(features, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sepal_length", "sepal_width", "petal_length", "petal_width"])
+        for row in rows:
+            writer.writerow(
+                [row["sepal_length"], row["sepal_width"], row["petal_length"], row["petal_width"]]
+            )
+    output = tmp_path / "predictions.csv"
+    result = cli("predict", iris_run, features, "--output", output)
+    assert result.code == 0, result.err
+    with open(output) as handle:
+        predicted = list(csv.DictReader(handle))
+    assert len(predicted) == 150
+    assert list(predicted[0]) == ["species", "p_setosa", "p_versicolor", "p_virginica"]
+    correct = sum(p["species"] == r["species"] for p, r in zip(predicted, rows, strict=True))
+    assert correct / 150 >= 0.9
+    for p in predicted[:5]:
+        total = sum(float(p[f"p_{c}"]) for c in ("setosa", "versicolor", "virginica"))
+        assert total == pytest.approx(1.0, abs=1e-3)
+
+
+def test_predict_npy_and_json(cli, iris_run: Path, tmp_path: Path) -> None:
+    output = tmp_path / "predictions.npy"
+    result = cli("predict", iris_run, SPECS / "data" / "iris.csv", "-o", output, "--json")
+    assert result.code == 0, result.err
+    assert result.json()["rows"] == 150
+    assert np.load(output).shape == (150, 3)
+
+
+def test_runs_never_overwrite_and_list(cli, iris_run: Path, runs_dir: Path) -> None:
+    result = cli("train", IRIS, "--runs-dir", runs_dir, "--epochs", "2", "--quiet", "--json")
+    assert result.code == 0, result.err
+    second = Path(result.json()["run_dir"])
+    assert second == runs_dir / "iris-mlp" / "2"
+    assert (iris_run / "model.keras").is_file()
+    listing = cli("runs", runs_dir, "--json")
+    assert listing.code == 0
+    records = listing.json()["runs"]
+    assert [(r["name"], r["n"], r["status"]) for r in records][:2] == [
+        ("iris-mlp", 1, "completed"),
+        ("iris-mlp", 2, "completed"),
+    ]
+    compared = cli("runs", runs_dir, "--compare", "iris-mlp/1", "iris-mlp/2", "--json")
+    assert compared.code == 0
+    diff = {row["key"]: (row["a"], row["b"]) for row in compared.json()["spec_diff"]}
+    assert diff["fit.epochs"][1] == 2
