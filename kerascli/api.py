@@ -1,11 +1,11 @@
 """The Python API: everything the CLI does, as functions.
 
-    import kerascli
-    spec = kerascli.load_spec("model_specs/iris_mlp.yaml", overrides=["fit.epochs=5"])
-    model = kerascli.build_model(spec)          # a keras.Model
-    result = kerascli.train(spec, runs_dir="runs")
-    metrics = kerascli.evaluate(result.path)    # test split of the spec's data
-    predictions = kerascli.predict(result.path, "model_specs/data/iris.csv")
+import kerascli
+spec = kerascli.load_spec("model_specs/iris_mlp.yaml", overrides=["fit.epochs=5"])
+model = kerascli.build_model(spec)          # a keras.Model
+result = kerascli.train(spec, runs_dir="runs")
+metrics = kerascli.evaluate(result.path)    # test split of the spec's data
+predictions = kerascli.predict(result.path, "model_specs/data/iris.csv")
 """
 
 from __future__ import annotations

@@ -148,7 +148,8 @@ class Builder:
                     tensors[name] = layers[name](**{k: tensors[s] for k, s in node.from_.items()})
             except Exception as exc:
                 raise self.error(
-                    where, f"cannot call {layers[name].__class__.__name__} '{name}': {_one_line(exc)}"
+                    where,
+                    f"cannot call {layers[name].__class__.__name__} '{name}': {_one_line(exc)}",
                 ) from exc
         inputs = [tensors[name] for name in fn.inputs]
         outputs = {name: tensors[name] for name in fn.output_names}
@@ -159,7 +160,9 @@ class Builder:
                 name=self._model_name(fn.name),
             )
         except Exception as exc:
-            raise self.error((*base, "outputs"), f"cannot build the model: {_one_line(exc)}") from exc
+            raise self.error(
+                (*base, "outputs"), f"cannot build the model: {_one_line(exc)}"
+            ) from exc
 
     def _build_subclass(self) -> Any:
         sub = self.spec.model.subclass
