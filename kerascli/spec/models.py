@@ -47,22 +47,34 @@ def _to_call(value: Any) -> dict[str, dict[str, Any]]:
     raise ValueError(f"expected {CALL_EXAMPLE}, got {type(value).__name__} {value!r}")
 
 
-Call = Annotated[
-    dict[str, dict[str, Any]],
-    PlainValidator(_to_call),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string"},
-                {
-                    "type": "object",
-                    "minProperties": 1,
-                    "maxProperties": 1,
-                    "additionalProperties": {"type": ["object", "null"]},
-                },
-            ]
-        }
-    ),
+FAMILY_KEY = "x-kerascli-family"
+"""JSON Schema key naming the Keras family of a call (`kerascli schema` fills in its names)."""
+
+
+def _call_schema(family: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "anyOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "additionalProperties": {"type": ["object", "null"]},
+            },
+        ]
+    }
+    return {**schema, FAMILY_KEY: family} if family else schema
+
+
+_CallDict = dict[str, dict[str, Any]]
+Call = Annotated[_CallDict, PlainValidator(_to_call), WithJsonSchema(_call_schema())]
+LayerCall = Annotated[_CallDict, PlainValidator(_to_call), WithJsonSchema(_call_schema("layers"))]
+OptimizerCall = Annotated[
+    _CallDict, PlainValidator(_to_call), WithJsonSchema(_call_schema("optimizers"))
+]
+MetricCall = Annotated[_CallDict, PlainValidator(_to_call), WithJsonSchema(_call_schema("metrics"))]
+CallbackCall = Annotated[
+    _CallDict, PlainValidator(_to_call), WithJsonSchema(_call_schema("callbacks"))
 ]
 """A call: `{ClassName: {arg: value}}` (a bare `ClassName` is read as `{ClassName: {}}`)."""
 
@@ -92,9 +104,15 @@ class InputSpec(Strict):
 class SequentialSpec(Strict):
     """A `keras.Sequential` model: an input and a list of layers."""
 
-    input: InputSpec
-    layers: list[Call] = Field(min_length=1)
-    name: str | None = None
+    input: InputSpec = Field(
+        description="The model input, as `keras.Input`.", examples=[{"shape": [4]}]
+    )
+    layers: list[LayerCall] = Field(
+        min_length=1,
+        description="Layers in order: a class name, or `{Class: {arguments}}`.",
+        examples=[[{"Dense": {"units": 16, "activation": "relu"}}, "Flatten"]],
+    )
+    name: str | None = Field(None, description="Model name. Defaults to the spec's `name`.")
 
 
 Source = str | list[str] | dict[str, str]
@@ -111,8 +129,17 @@ class FunctionalNode(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    from_: Source = Field(alias="from")
-    reuse: str | None = None
+    from_: Source = Field(
+        alias="from",
+        description="Input(s) or node(s) this layer is called on: a name, a list, or a mapping "
+        "of call arguments.",
+        examples=["features", ["left", "right"], {"query": "q", "value": "v"}],
+    )
+    reuse: str | None = Field(
+        None,
+        description="Call the layer of another node again (shared weights) instead of a layer.",
+        examples=["encoder"],
+    )
 
     @model_validator(mode="after")
     def _one_layer(self) -> FunctionalNode:
@@ -153,10 +180,21 @@ class FunctionalNode(BaseModel):
 class FunctionalSpec(Strict):
     """A Functional model: named inputs, named layer nodes wired by name, outputs."""
 
-    inputs: dict[str, InputSpec] = Field(min_length=1)
-    layers: dict[str, FunctionalNode] = Field(min_length=1)
-    outputs: str | list[str]
-    name: str | None = None
+    inputs: dict[str, InputSpec] = Field(
+        min_length=1,
+        description="Named inputs, as `keras.Input`s.",
+        examples=[{"features": {"shape": [4]}}],
+    )
+    layers: dict[str, FunctionalNode] = Field(
+        min_length=1,
+        description="Named layer nodes: `{Class: {arguments}, from: input_or_node}`.",
+        examples=[{"hidden": {"Dense": {"units": 16}, "from": "features"}}],
+    )
+    outputs: str | list[str] = Field(
+        description="The node (or list of nodes) that are the model's outputs.",
+        examples=["species", ["species", "size"]],
+    )
+    name: str | None = Field(None, description="Model name. Defaults to the spec's `name`.")
 
     @property
     def output_names(self) -> list[str]:
@@ -170,10 +208,19 @@ class SubclassSpec(Strict):
         alias="class",
         pattern=r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$",
         description="`path/to/file.py:ClassName` (relative to the spec) or `module:ClassName`.",
+        examples=["plugins/net.py:IrisNet"],
     )
-    args: dict[str, Any] = Field(default_factory=dict)
-    input: InputSpec | None = None
-    inputs: dict[str, InputSpec] | None = None
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the class's constructor.",
+        examples=[{"units": 16}],
+    )
+    input: InputSpec | None = Field(
+        None, description="The model's one input (or give `inputs`).", examples=[{"shape": [4]}]
+    )
+    inputs: dict[str, InputSpec] | None = Field(
+        None, description="Named inputs; the model is called on a dict of them."
+    )
 
     @model_validator(mode="after")
     def _one_input_kind(self) -> SubclassSpec:
@@ -185,9 +232,15 @@ class SubclassSpec(Strict):
 class ModelSpec(Strict):
     """The model: exactly one of `sequential`, `functional`, `subclass`."""
 
-    sequential: SequentialSpec | None = None
-    functional: FunctionalSpec | None = None
-    subclass: SubclassSpec | None = None
+    sequential: SequentialSpec | None = Field(
+        None, description="A `keras.Sequential` model: `input` and a list of `layers`."
+    )
+    functional: FunctionalSpec | None = Field(
+        None, description="A Functional model: named `inputs`, layer nodes and `outputs`."
+    )
+    subclass: SubclassSpec | None = Field(
+        None, description="A `keras.Model` subclass from a plugin file or module."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -214,39 +267,76 @@ class ModelSpec(Strict):
 class CompileSpec(Strict):
     """Arguments of `model.compile`."""
 
-    optimizer: Call = Field(
+    optimizer: OptimizerCall = Field(
         default_factory=lambda: {"rmsprop": {}},
-        description="Optimizer name or {Class: args}; `learning_rate` may be a schedule.",
+        description="Optimizer name or {Class: args}; `learning_rate` may be a schedule. "
+        "Defaults to `rmsprop`.",
+        examples=["adam", {"Adam": {"learning_rate": 0.001}}],
     )
     loss: str | dict[str, Any] | None = Field(
         None,
         description="Loss name, {Class: args}, or a mapping of output name to loss.",
+        examples=["sparse_categorical_crossentropy", {"Huber": {"delta": 1.0}}],
     )
-    metrics: list[Call] | dict[str, Call | list[Call]] = Field(default_factory=list)
-    loss_weights: list[float] | dict[str, float] | None = None
-    jit_compile: bool | Literal["auto"] = "auto"
-    run_eagerly: bool = False
-    steps_per_execution: PositiveInt = 1
+    metrics: list[MetricCall] | dict[str, MetricCall | list[MetricCall]] = Field(
+        default_factory=list,
+        description="Metrics to report: a list, or a mapping of output name to metric(s).",
+        examples=[["accuracy"], {"species": ["accuracy"]}],
+    )
+    loss_weights: list[float] | dict[str, float] | None = Field(
+        None,
+        description="Weights of each output's loss (a list, or by output name).",
+        examples=[{"species": 1.0, "size": 0.5}],
+    )
+    jit_compile: bool | Literal["auto"] = Field(
+        "auto", description="Compile with XLA. Defaults to `auto`."
+    )
+    run_eagerly: bool = Field(
+        False, description="Run without `tf.function` (for debugging). Defaults to `false`."
+    )
+    steps_per_execution: PositiveInt = Field(
+        1, description="Batches per `tf.function` call. Defaults to 1."
+    )
 
 
 class FitSpec(Strict):
     """Arguments of `model.fit`."""
 
-    epochs: PositiveInt = 10
-    batch_size: PositiveInt = 32
-    class_weight: dict[str | int, float] | Literal["balanced"] | None = None
-    steps_per_epoch: PositiveInt | None = None
-    validation_steps: PositiveInt | None = None
-    validation_freq: PositiveInt = 1
-    initial_epoch: int = Field(0, ge=0)
+    epochs: PositiveInt = Field(10, description="Epochs to train. Defaults to 10.", examples=[30])
+    batch_size: PositiveInt = Field(
+        32, description="Samples per batch. Defaults to 32.", examples=[16]
+    )
+    class_weight: dict[str | int, float] | Literal["balanced"] | None = Field(
+        None,
+        description="Loss weight per class (index or class name), or `balanced`.",
+        examples=["balanced", {"0": 1.0, "1": 3.0}],
+    )
+    steps_per_epoch: PositiveInt | None = Field(
+        None, description="Batches per epoch. Defaults to one pass over the training data."
+    )
+    validation_steps: PositiveInt | None = Field(
+        None, description="Validation batches per epoch. Defaults to the whole validation data."
+    )
+    validation_freq: PositiveInt = Field(1, description="Validate every N epochs. Defaults to 1.")
+    initial_epoch: int = Field(0, ge=0, description="Epoch to start from. Defaults to 0.")
 
 
 class SplitSpec(Strict):
     """Seeded split of one data file into train / validation / test by fractions."""
 
-    validation: float = Field(0.0, ge=0.0, lt=1.0)
-    test: float = Field(0.0, ge=0.0, lt=1.0)
-    stratify: bool = False
+    validation: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Fraction for validation. Defaults to 0.", examples=[0.2]
+    )
+    test: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Fraction held out for testing. Defaults to 0.",
+        examples=[0.2],
+    )
+    stratify: bool = Field(
+        False, description="Keep class proportions in every split. Defaults to `false`."
+    )
 
     @model_validator(mode="after")
     def _leaves_training_data(self) -> SplitSpec:
@@ -270,21 +360,56 @@ class DataSpec(Strict):
     input and output name with `inputs:` and `outputs:`.
     """
 
-    path: str | None = None
-    train: str | None = None
-    validation: str | None = None
-    test: str | None = None
-    format: Literal["csv", "tsv", "npz", "npy"] | None = None
-    features: Columns | None = None
-    target: Columns | None = None
-    inputs: dict[str, Columns] | None = None
-    outputs: dict[str, Columns] | None = None
-    split: SplitSpec | None = None
+    path: str | None = Field(
+        None,
+        description="One data file (CSV, TSV, NPZ, NPY), split by `split`; relative to the spec.",
+        examples=["data/iris.csv"],
+    )
+    train: str | None = Field(
+        None, description="The training file (instead of `path`).", examples=["data/train.csv"]
+    )
+    validation: str | None = Field(
+        None, description="The validation file (with `train`).", examples=["data/val.csv"]
+    )
+    test: str | None = Field(
+        None, description="The test file (with `train`).", examples=["data/test.csv"]
+    )
+    format: Literal["csv", "tsv", "npz", "npy"] | None = Field(
+        None, description="File format. Defaults to the file's extension."
+    )
+    features: Columns | None = Field(
+        None,
+        description="Input columns (CSV) or array key (NPZ) of a one-input model.",
+        examples=[["sepal_length", "sepal_width"], "images"],
+    )
+    target: Columns | None = Field(
+        None,
+        description="Target column(s) or array key; class names are encoded for you.",
+        examples=["species"],
+    )
+    inputs: dict[str, Columns] | None = Field(
+        None,
+        description="Columns or array key of each named model input.",
+        examples=[{"measures": ["sepal_length", "sepal_width"]}],
+    )
+    outputs: dict[str, Columns] | None = Field(
+        None,
+        description="Target column(s) or array key of each named model output.",
+        examples=[{"species": "species"}],
+    )
+    split: SplitSpec | None = Field(
+        None,
+        description="Seeded fractions of `path` held out for validation and test.",
+        examples=[{"validation": 0.2, "test": 0.2, "stratify": True}],
+    )
     shuffle: bool | PositiveInt = Field(
         True, description="Shuffle the training data; an int sets the buffer size."
     )
-    cache: bool = True
-    prefetch: Literal["autotune"] | PositiveInt | Literal[False] = "autotune"
+    cache: bool = Field(True, description="Cache the dataset in memory. Defaults to `true`.")
+    prefetch: Literal["autotune"] | PositiveInt | Literal[False] = Field(
+        "autotune",
+        description="Batches to prefetch, `autotune` or `false`. Defaults to `autotune`.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSpec:
@@ -304,20 +429,43 @@ class DataSpec(Strict):
 class Spec(Strict):
     """A whole kerascli spec."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", examples=["iris-mlp"])
-    extends: str | list[str] | None = Field(
-        None, description="Base spec file(s) this one deep-merges over (relative paths)."
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="The spec's name; runs go to `runs/<name>/<n>/`.",
+        examples=["iris-mlp"],
     )
-    seed: int | None = Field(42, description="Seeds Python, NumPy and Keras. Defaults to 42.")
+    extends: str | list[str] | None = Field(
+        None,
+        description="Base spec file(s) this one deep-merges over (relative paths).",
+        examples=["base.yaml"],
+    )
+    seed: int | None = Field(
+        42, description="Seeds Python, NumPy and Keras. Defaults to 42.", examples=[7]
+    )
     plugins: list[str] = Field(
         default_factory=list,
         description="Python files (relative to the spec) or modules with custom objects.",
+        examples=[["plugins/layers.py"]],
     )
-    model: ModelSpec
-    compile: CompileSpec = Field(default_factory=CompileSpec)
-    fit: FitSpec = Field(default_factory=FitSpec)
-    callbacks: list[Call] = Field(default_factory=list)
-    data: DataSpec | None = None
+    model: ModelSpec = Field(
+        description="The model to train: exactly one of `sequential` (a list of layers), "
+        "`functional` (named layer nodes) or `subclass` (a keras.Model subclass)."
+    )
+    compile: CompileSpec = Field(
+        default_factory=CompileSpec,
+        description="Arguments of `model.compile`: optimizer, loss, metrics.",
+    )
+    fit: FitSpec = Field(
+        default_factory=FitSpec, description="Arguments of `model.fit`: epochs, batch size."
+    )
+    callbacks: list[CallbackCall] = Field(
+        default_factory=list,
+        description="Keras callbacks, each a class name or `{Class: {arguments}}`.",
+        examples=[[{"EarlyStopping": {"monitor": "val_loss", "patience": 5}}]],
+    )
+    data: DataSpec | None = Field(
+        None, description="Where the data comes from and how it feeds the model."
+    )
 
     _document: Any = PrivateAttr(default=None)
 

@@ -1,0 +1,367 @@
+"""`kerascli schema`: a JSON Schema that accepts every shipped spec and rejects broken ones."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from kerascli.cli.app import main
+from kerascli.spec import SpecError, load_spec_dict
+from kerascli.spec.schema import SCHEMA_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "model_specs").glob("*.yaml"))
+TEMPLATES_DIR = ROOT / "kerascli" / "templates"
+TEMPLATES = sorted(TEMPLATES_DIR.glob("*.yaml"))
+
+# Prints the schema, then fails if printing it imported TensorFlow or Keras.
+NO_TENSORFLOW = """
+import sys
+from kerascli.cli.app import main
+try:
+    main(["schema"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+assert not heavy, f"kerascli schema imported {heavy}"
+"""
+
+
+@pytest.fixture(scope="module")
+def schema_out() -> str:
+    """stdout of `kerascli schema` run in a fresh interpreter."""
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TENSORFLOW],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def schema(schema_out: str) -> dict[str, Any]:
+    return json.loads(schema_out)
+
+
+@pytest.fixture(scope="module")
+def validator(schema: dict[str, Any]) -> Draft202012Validator:
+    return Draft202012Validator(schema)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Run kerascli in-process; return its exit code and stdout."""
+    capsys.readouterr()
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    else:
+        code = 0
+    return code, capsys.readouterr().out
+
+
+def test_schema_is_valid_draft_2020_12(schema: dict[str, Any]) -> None:
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    Draft202012Validator.check_schema(schema)
+
+
+def test_output_file_equals_stdout(
+    schema_out: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "editor" / SCHEMA_FILE
+    code, _ = run_cli(capsys, "schema", "--output", str(target))
+    assert code == 0
+    assert target.read_text(encoding="utf-8") == schema_out
+    code, out = run_cli(capsys, "schema", "--json")
+    assert code == 0
+    assert json.loads(out) == json.loads(schema_out)
+
+
+@pytest.mark.parametrize("path", EXAMPLES + TEMPLATES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_shipped_specs_validate(validator: Draft202012Validator, path: Path) -> None:
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(_load(path))]
+    assert errors == []
+
+
+def test_catalog_names_arguments_and_docs(schema: dict[str, Any]) -> None:
+    defs = schema["$defs"]
+    dense = defs["LayerClasses"]["properties"]["Dense"]
+    assert dense["description"] == "Just your regular densely-connected NN layer."
+    assert dense["required"] == ["units"]
+    assert dense["additionalProperties"] is False
+    assert dense["properties"]["use_bias"] == {"default": True}
+    assert dense["properties"]["kernel_initializer"]["$ref"] == "#/$defs/Initializer"
+    assert {"adam", "Adam"} <= set(defs["OptimizerName"]["enum"])
+    assert {"mse", "MeanSquaredError"} <= set(defs["LossName"]["enum"])
+    assert {"accuracy", "AUC"} <= set(defs["MetricName"]["enum"])
+    assert "EarlyStopping" in defs["CallbackName"]["enum"]
+    # ModelCheckpoint's filepath defaults to the run directory, so it is not required here.
+    assert "required" not in defs["CallbackClasses"]["properties"]["ModelCheckpoint"]
+
+
+def _fields(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every field of every spec section: (section, field, its schema)."""
+    sections = {"Spec": schema}
+    for name, section in schema["$defs"].items():
+        if name.endswith("Spec") and not name.startswith("Complete") or name == "FunctionalNode":
+            sections[name] = section
+    for name, section in sections.items():
+        for field, prop in section["properties"].items():
+            yield name, field, prop
+
+
+def test_every_section_and_field_is_described(schema: dict[str, Any]) -> None:
+    fields = list(_fields(schema))
+    assert len(fields) > 50
+    undescribed = [f"{s}.{f}" for s, f, prop in fields if not prop.get("description")]
+    assert undescribed == []
+    for section in ("model", "compile", "fit", "callbacks", "data"):
+        assert schema["properties"][section]["description"]
+    assert schema["properties"]["fit"]["$ref"] == "#/$defs/FitSpec"
+    assert schema["$defs"]["FitSpec"]["properties"]["epochs"]["examples"] == [30]
+
+
+# --- broken specs: one change to a valid spec, located where `kerascli validate` points -----
+
+Change = Callable[[dict[str, Any]], None]
+
+
+def _set(path: tuple[Any, ...], value: Any) -> Change:
+    def change(doc: dict[str, Any]) -> None:
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+def _drop(path: tuple[Any, ...]) -> Change:
+    def change(doc: dict[str, Any]) -> None:
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+
+    return change
+
+
+SEQ = ("model", "sequential", "layers")
+FUN = ("model", "functional", "layers")
+BROKEN: dict[str, tuple[str, Change, tuple[Any, ...], str]] = {
+    # id: (template, change, where the schema reports it, JSON Schema keyword)
+    "unknown top-level key": ("mlp", _set(("fitt",), {}), (), "additionalProperties"),
+    "missing name": ("mlp", _drop(("name",)), (), "required"),
+    "unknown layer name": ("mlp", _set((*SEQ, 1), {"Dnse": {"units": 8}}), (*SEQ, 1), "enum"),
+    "unknown bare layer name": ("cnn", _set((*SEQ, 4), "Flaten"), (*SEQ, 4), "enum"),
+    "misspelt Dense argument": (
+        "mlp",
+        _set((*SEQ, 1, "Dense", "unitz"), 8),
+        (*SEQ, 1, "Dense"),
+        "additionalProperties",
+    ),
+    "Dense without units": (
+        "mlp",
+        _drop((*SEQ, 1, "Dense", "units")),
+        (*SEQ, 1, "Dense"),
+        "required",
+    ),
+    "misspelt regularizer argument": (
+        "mlp",
+        _set((*SEQ, 1, "Dense", "kernel_regularizer"), {"L2": {"l3": 0.1}}),
+        (*SEQ, 1, "Dense", "kernel_regularizer", "L2"),
+        "additionalProperties",
+    ),
+    "epochs as a string": ("mlp", _set(("fit", "epochs"), "ten"), ("fit", "epochs"), "type"),
+    "epochs zero": ("mlp", _set(("fit", "epochs"), 0), ("fit", "epochs"), "exclusiveMinimum"),
+    "two model kinds": (
+        "mlp",
+        _set(("model", "subclass"), {"class": "net.py:Net", "input": {"shape": [4]}}),
+        ("model",),
+        "maxProperties",
+    ),
+    "no model kind": ("mlp", _set(("model",), {}), ("model",), "minProperties"),
+    "unknown optimizer": (
+        "mlp",
+        _set(("compile", "optimizer"), "adamm"),
+        ("compile", "optimizer"),
+        "enum",
+    ),
+    "misspelt optimizer argument": (
+        "mlp",
+        _set(("compile", "optimizer"), {"Adam": {"lr": 0.1}}),
+        ("compile", "optimizer", "Adam"),
+        "additionalProperties",
+    ),
+    "unknown loss": ("mlp", _set(("compile", "loss"), "msee"), ("compile", "loss"), "enum"),
+    "unknown metric": (
+        "mlp",
+        _set(("compile", "metrics"), ["acuracy"]),
+        ("compile", "metrics", 0),
+        "enum",
+    ),
+    "unknown callback": ("mlp", _set(("callbacks", 0), "EarlyStoping"), ("callbacks", 0), "enum"),
+    "misspelt callback argument": (
+        "mlp",
+        _set(("callbacks", 0, "EarlyStopping", "patiense"), 3),
+        ("callbacks", 0, "EarlyStopping"),
+        "additionalProperties",
+    ),
+    "split fraction above 1": (
+        "mlp",
+        _set(("data", "split", "validation"), 1.5),
+        ("data", "split", "validation"),
+        "exclusiveMaximum",
+    ),
+    "path and train": ("mlp", _set(("data", "train"), "data/iris.csv"), ("data",), "not"),
+    "node with two layers": (
+        "functional",
+        _set((*FUN, "hidden", "Dropout"), {"rate": 0.1}),
+        (*FUN, "hidden"),
+        "maxProperties",
+    ),
+    "node with an unknown layer": (
+        "functional",
+        _set((*FUN, "hidden"), {"Dnse": {"units": 8}, "from": "merged"}),
+        (*FUN, "hidden"),
+        "enum",
+    ),
+    "node without from": (
+        "functional",
+        _drop((*FUN, "hidden", "from")),
+        (*FUN, "hidden"),
+        "required",
+    ),
+    "misspelt argument in a node": (
+        "functional",
+        _set((*FUN, "hidden", "Dense", "unitz"), 8),
+        (*FUN, "hidden", "Dense"),
+        "additionalProperties",
+    ),
+    "unknown loss of an output": (
+        "functional",
+        _set(("compile", "loss"), {"species": "msee"}),
+        ("compile", "loss", "species"),
+        "enum",
+    ),
+    "unknown metric of an output": (
+        "functional",
+        _set(("compile", "metrics"), {"species": ["acc2"]}),
+        ("compile", "metrics", "species", 0),
+        "enum",
+    ),
+    "subclass with input and inputs": (
+        "subclass",
+        _set(("model", "subclass", "inputs"), {"x": {"shape": [4]}}),
+        ("model", "subclass"),
+        "not",
+    ),
+}
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _flatten(errors: list[ValidationError]) -> Iterator[ValidationError]:
+    for error in errors:
+        yield error
+        yield from _flatten(error.context or [])
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_spec_is_rejected(validator: Draft202012Validator, case: str) -> None:
+    template, change, where, keyword = BROKEN[case]
+    doc = _load(TEMPLATES_DIR / f"{template}.yaml")
+    assert list(validator.iter_errors(doc)) == []
+    load_spec_dict(copy.deepcopy(doc), TEMPLATES_DIR)  # the unchanged spec is valid
+    change(doc)
+    found = {
+        (tuple(e.absolute_path), e.validator) for e in _flatten(list(validator.iter_errors(doc)))
+    }
+    assert (where, keyword) in found, sorted(found, key=str)
+    with pytest.raises(SpecError):  # `kerascli validate` rejects it too
+        load_spec_dict(doc, TEMPLATES_DIR)
+
+
+ACCEPTED: dict[str, tuple[str, Change]] = {
+    "plugin layer name with plugins": (
+        "mlp",
+        lambda d: (
+            d.update(plugins=["plugins/blocks.py"]),
+            d["model"]["sequential"]["layers"].append({"ResBlock": {"units": 8}}),
+        ),
+    ),
+    "partial child spec with extends": (
+        "mlp",
+        lambda d: d.clear() or d.update(extends="base.yaml", fit={"epochs": 3}),
+    ),
+    "identifier and null arguments": (
+        "mlp",
+        lambda d: (
+            d["compile"].update(optimizer="adam"),
+            _set((*SEQ, 0), {"Normalization": None})(d),
+        ),
+    ),
+    "nested initializer, regularizer, constraint": (
+        "mlp",
+        _set(
+            (*SEQ, 1, "Dense"),
+            {
+                "units": 8,
+                "kernel_initializer": "he_normal",
+                "bias_initializer": {"Constant": {"value": 0.1}},
+                "kernel_regularizer": {"L2": {"l2": 0.01}},
+                "kernel_constraint": {"MaxNorm": {"max_value": 2}},
+            },
+        ),
+    ),
+    "learning-rate schedule": (
+        "mlp",
+        _set(
+            ("compile", "optimizer"),
+            {
+                "Adam": {
+                    "learning_rate": {
+                        "ExponentialDecay": {
+                            "initial_learning_rate": 0.01,
+                            "decay_steps": 100,
+                            "decay_rate": 0.9,
+                        }
+                    }
+                }
+            },
+        ),
+    ),
+    "wrapped layer": (
+        "lstm",
+        _set((*SEQ, 0), {"Bidirectional": {"layer": {"LSTM": {"units": 8}}}}),
+    ),
+    "class weights by index": ("mlp", _set(("fit", "class_weight"), {0: 1.0, 1: 2.0, 2: 1.0})),
+    "shared layer node": (
+        "functional",
+        _set((*FUN, "petal_norm"), {"reuse": "sepal_norm", "from": "petal"}),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ACCEPTED))
+def test_valid_variants_are_accepted(validator: Draft202012Validator, case: str) -> None:
+    template, change = ACCEPTED[case]
+    doc = _load(TEMPLATES_DIR / f"{template}.yaml")
+    change(doc)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+    assert errors == []
