@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +22,8 @@ SPECS = ROOT / "model_specs"
 
 @dataclass
 class Result:
+    """What one kerascli command left: its exit code, stdout and stderr."""
+
     code: int
     out: str
     err: str
@@ -26,24 +32,34 @@ class Result:
         return json.loads(self.out)
 
 
-@pytest.fixture
-def cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Result]:
-    """`cli("train", spec, ...)` runs kerascli and returns its exit code, stdout and stderr."""
-    monkeypatch.setenv("CI", "true")
+def invoke(*args: str | Path) -> Result:
+    """Run kerascli in-process (with `CI` set, as in a pipeline) and capture what it printed.
 
-    def run(*args: str | Path) -> Result:
-        argv = [str(a) for a in args]
-        monkeypatch.setattr("sys.argv", ["kerascli", *argv])
-        capsys.readouterr()
-        try:
-            main(argv)
-        except SystemExit as exc:
-            code = int(exc.code or 0)
+    Needs no pytest fixture, so module-scoped fixtures can train a run once and share it.
+    """
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_ci = sys.argv, os.environ.get("CI")
+    sys.argv = ["kerascli", *argv]
+    os.environ["CI"] = "true"
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(argv)
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+            else:
+                code = 0
+    finally:
+        sys.argv = saved_argv
+        if saved_ci is None:
+            os.environ.pop("CI", None)
         else:
-            code = 0
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+            os.environ["CI"] = saved_ci
+    return Result(code, out.getvalue(), err.getvalue())
 
-    return run
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """`cli("train", spec, ...)` runs kerascli and returns its exit code, stdout and stderr."""
+    return invoke

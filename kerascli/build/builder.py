@@ -6,9 +6,10 @@ import inspect
 from graphlib import TopologicalSorter
 from typing import Any
 
+from kerascli.build.keras_env import import_keras
 from kerascli.build.plugins import load_object, load_plugins
 from kerascli.build.registry import Registry, UnknownName
-from kerascli.spec import catalog
+from kerascli.spec.checks import nested_family
 from kerascli.spec.models import InputSpec, Spec, call_parts
 from kerascli.spec.problems import KeyPath, Problem, SpecError
 from kerascli.spec.source import Document
@@ -33,12 +34,13 @@ class Builder:
         where: list[Problem | None] = [
             self.doc.problem(("plugins", i), "") for i in range(len(spec.plugins))
         ]
+        import_keras()  # silence TensorFlow's logs before a plugin imports keras
         self.registry = Registry(load_plugins(spec.plugins, where))
         self.keras = self.registry.keras
 
     # -- errors ------------------------------------------------------------------------------
-    def error(self, path: KeyPath, message: str) -> SpecError:
-        return SpecError([self.doc.problem(path, message)])
+    def error(self, path: KeyPath, message: str, at_key: bool = False) -> SpecError:
+        return SpecError([self.doc.problem(path, message, at_key=at_key)])
 
     # -- calls -------------------------------------------------------------------------------
     def resolve(self, family: str, name: str, path: KeyPath) -> Any:
@@ -54,7 +56,7 @@ class Builder:
         """An argument value; `{Class: {args}}` of a nested family becomes an instance."""
         if isinstance(value, dict) and len(value) == 1:
             ((name, args),) = value.items()
-            family = catalog.nested_family(str(name))
+            family = nested_family(str(name), str(path[-1]) if path else "")
             if family is None and self.registry.plugin("layers", str(name)) is not None:
                 family = "layers"
             if family is not None and (args is None or isinstance(args, dict)):
@@ -72,7 +74,11 @@ class Builder:
         try:
             return target(**kwargs)
         except (TypeError, ValueError, NotImplementedError, AttributeError, KeyError) as exc:
-            raise self.error((*path, name), f"{name}: {_one_line(exc)}") from exc
+            text = _one_line(exc)
+            # "Received: units=0" names the argument: point at its value.
+            bad = [k for k in args if f"{k}=" in text or f"`{k}`" in text]
+            where = (*path, name, bad[0]) if bad else (*path, name)
+            raise self.error(where, f"{name}: {text}", at_key=not bad) from exc
 
     def call(self, family: str, call: dict[str, dict[str, Any]], path: KeyPath) -> Any:
         name, args = call_parts(call)
@@ -104,13 +110,14 @@ class Builder:
         for i, call in enumerate(seq.layers):
             path = (*base, "layers", i)
             layer = self.call("layers", call, path)
+            previous = f"{call_parts(seq.layers[i - 1])[0]} (layers[{i - 1}])" if i else "the input"
             try:
                 model.add(layer)
             except Exception as exc:
                 raise self.error(
                     (*path, call_parts(call)[0]),
-                    f"cannot add {call_parts(call)[0]} after "
-                    f"{model.layers[-1].name if model.layers else 'the input'}: {_one_line(exc)}",
+                    f"cannot add {call_parts(call)[0]} after {previous}: {_one_line(exc)}",
+                    at_key=True,
                 ) from exc
         return model
 
@@ -150,6 +157,7 @@ class Builder:
                 raise self.error(
                     where,
                     f"cannot call {layers[name].__class__.__name__} '{name}': {_one_line(exc)}",
+                    at_key=node.layer is not None,
                 ) from exc
         inputs = [tensors[name] for name in fn.inputs]
         outputs = {name: tensors[name] for name in fn.output_names}

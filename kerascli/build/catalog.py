@@ -57,7 +57,9 @@ def describe(target: Any) -> dict[str, Any]:
                 has_var_kw = True
                 continue
             if name not in params:
-                required = param.default is inspect.Parameter.empty
+                # A base class's required argument is the subclass's to pass (Conv2D passes
+                # `rank`), so only the class's own signature makes an argument required.
+                required = param.default is inspect.Parameter.empty and function is functions[0]
                 entry: dict[str, Any] = {"required": required}
                 if not required:
                     entry["default"] = _json_default(param.default)

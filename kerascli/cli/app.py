@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from kerascli.cli import render
-from kerascli.spec.problems import KerasCliError, Problem, SpecError
+from kerascli.spec.problems import Problem, SpecError, cause_line
 
 app = typer.Typer(
     name="kerascli",
@@ -45,6 +45,9 @@ def _json_mode() -> bool:
     return "--json" in sys.argv[1:]
 
 
+_debug = False  # `--debug` of the running command (set by `main`)
+
+
 @app.command()
 def validate(
     specs: Annotated[list[Path], typer.Argument(help="Spec files.", show_default=False)],
@@ -66,6 +69,8 @@ def validate(
                 build_model(spec)
         except SpecError as exc:
             problems = exc.problems
+            if _debug:
+                traceback.print_exception(exc)
         results.append(
             {"file": str(path), "ok": not problems, "errors": [p.to_dict() for p in problems]}
         )
@@ -198,7 +203,8 @@ def train(
 
 
 TargetArg = Annotated[
-    Path, typer.Argument(help="A run directory or a MODEL.keras file.", show_default=False)
+    Path,
+    typer.Argument(help="A run directory or a MODEL.keras file.", show_default=False, exists=True),
 ]
 
 
@@ -206,10 +212,10 @@ TargetArg = Annotated[
 def evaluate(
     target: TargetArg,
     spec: Annotated[
-        Path | None, typer.Option("--spec", help="Spec for a bare MODEL.keras.")
+        Path | None, typer.Option("--spec", help="Spec for a bare MODEL.keras.", exists=True)
     ] = None,
     data: Annotated[
-        Path | None, typer.Option("--data", help="Evaluate on this whole file.")
+        Path | None, typer.Option("--data", help="Evaluate on this whole file.", exists=True)
     ] = None,
     split: Annotated[str, typer.Option("--split", help="Split of the spec's data.")] = "test",
     require: RequireOpt = None,
@@ -246,14 +252,17 @@ def evaluate(
 def predict(
     target: TargetArg,
     input_file: Annotated[
-        Path, typer.Argument(help="CSV, NPZ or NPY input (targets not needed).", show_default=False)
+        Path,
+        typer.Argument(
+            help="CSV, NPZ or NPY input (targets not needed).", show_default=False, exists=True
+        ),
     ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write predictions to .csv or .npy.")
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
     spec: Annotated[
-        Path | None, typer.Option("--spec", help="Spec for a bare MODEL.keras.")
+        Path | None, typer.Option("--spec", help="Spec for a bare MODEL.keras.", exists=True)
     ] = None,
     verbose: VerboseOpt = False,
     json_: JsonOpt = False,
@@ -314,16 +323,22 @@ def runs(
         if json_:
             render.print_json(diff)
             return
+        # columns named NAME/N: whole paths would be cut down to the same prefix
+        label_a, label_b = (f"{p.parent.name}/{p.name}" for p in (a, b))
+        if label_a == label_b:
+            label_a, label_b = str(a), str(b)
         table = Table(title="metrics", title_justify="left")
-        for column in ("metric", str(a), str(b), "change"):
-            table.add_column(column, justify="right" if column != "metric" else "left")
+        table.add_column("metric", no_wrap=True)
+        for column in (label_a, label_b, "change"):
+            table.add_column(column, justify="right")
         for row in diff["metrics"]:
             va, vb = row["a"], row["b"]
             change = f"{vb - va:+.4f}" if va is not None and vb is not None else ""
             table.add_row(row["metric"], _num(va), _num(vb), change)
         render.stdout.print(table)
         spec_table = Table(title="spec differences", title_justify="left")
-        for column in ("key", str(a), str(b)):
+        spec_table.add_column("key", no_wrap=True)
+        for column in (label_a, label_b):
             spec_table.add_column(column)
         for row in diff["spec_diff"]:
             spec_table.add_row(row["key"], repr(row["a"]), repr(row["b"]))
@@ -343,7 +358,7 @@ def runs(
     names = [n for n in names if n.startswith("test_")] or held_out or names
     table = Table(title=str(runs_dir), title_justify="left")
     for column in ("name", "n", "status", "started", "duration", *names):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("name", "n", "status"))
     colours = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
     for r in records:
         status = r.get("status", "?")
@@ -369,10 +384,14 @@ def _configure_logging(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the app and maps failures to exit codes and one-line messages."""
-    import click
+    try:  # Typer >= 0.20 vendors Click as `typer._click` and no longer depends on it
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - older Typer re-exports Click's own classes
+        from click.exceptions import ClickException
 
+    global _debug
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
+    debug = _debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     json_mode = "--json" in args
     _configure_logging("--verbose" in args)
@@ -381,12 +400,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = command.main(args=args, prog_name="kerascli", standalone_mode=False)
         code = result if isinstance(result, int) else EXIT_OK
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         render.error("aborted")
         code = 130
-    except click.exceptions.ClickException as exc:
+    except ClickException as exc:
         if json_mode:
             render.print_json({"ok": False, "errors": [{"message": exc.format_message()}]})
         else:
@@ -406,10 +425,7 @@ def main(argv: list[str] | None = None) -> None:
         render.error("interrupted")
         code = 130
     except Exception as exc:  # a runtime failure: one line, traceback with --debug
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        cause = (
-            f"{type(exc).__name__}: {message}" if not isinstance(exc, KerasCliError) else message
-        )
+        cause = cause_line(exc)
         if json_mode:
             render.print_json({"ok": False, "errors": [{"message": cause}]})
         else:

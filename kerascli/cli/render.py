@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -16,9 +17,21 @@ stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _finite(value: Any) -> Any:
+    """`NaN` and infinities become `null`: strict JSON has no token for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def print_json(document: Any) -> None:
-    """Print one JSON document on stdout, nothing else."""
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    """Print one strict JSON document on stdout, nothing else (NaN is written as null)."""
+    text = json.dumps(_finite(document), indent=2, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

@@ -265,6 +265,8 @@ def load_data(spec: Spec) -> Data:
         strata = None
         if split.stratify:
             target = _first_target(whole.y)
+            if target is not None and target.ndim == 2 and target.shape[1] == 1:
+                target = target[:, 0]  # labels stored as a column, e.g. an NPZ of shape (n, 1)
             if target is None or target.ndim != 1 or target.dtype.kind not in "iu":
                 raise _located(
                     spec,

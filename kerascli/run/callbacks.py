@@ -74,6 +74,12 @@ def history_writer(path: Path) -> Any:
                     row[key] = float(value)
                 except (TypeError, ValueError):
                     continue
+            if "learning_rate" not in row:  # the rate this epoch trained with
+                rate = getattr(self.model.optimizer, "learning_rate", None)
+                try:
+                    row["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+                except (TypeError, ValueError):
+                    pass
             self.rows.append(row)
             columns: list[str] = []
             for r in self.rows:

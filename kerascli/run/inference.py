@@ -19,7 +19,7 @@ from kerascli.data.pipeline import make_dataset
 from kerascli.run.rundir import atomic_write
 from kerascli.spec import load_spec
 from kerascli.spec.models import Spec
-from kerascli.spec.problems import KerasCliError
+from kerascli.spec.problems import KerasCliError, Problem, SpecError
 
 
 @dataclass
@@ -75,9 +75,8 @@ def evaluate(
     else:
         splits = load_data(run.spec).splits
         if split not in splits:
-            raise KerasCliError(
-                f"the spec's data has no '{split}' split (it has: {', '.join(splits)})"
-            )
+            message = f"the spec's data has no '{split}' split (it has: {', '.join(splits)})"
+            raise SpecError([Problem(message, "", "--split")])
         values = splits[split]
     dataset = make_dataset(values, run.spec.data, run.spec.fit.batch_size, None, training=False)
     result = run.model.evaluate(dataset, verbose=0, return_dict=True)

@@ -35,7 +35,8 @@ def resolve_run(ref: str, runs_dir: str | Path) -> Path:
         return candidate
     if candidate.is_dir():
         numbered = sorted(
-            (p for p in candidate.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+            (p for p in candidate.iterdir() if p.name.isdigit() and (p / "run.json").is_file()),
+            key=lambda p: int(p.name),
         )
         if numbered:
             return numbered[-1]

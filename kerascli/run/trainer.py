@@ -21,7 +21,7 @@ from kerascli.run.progress import make_progress
 from kerascli.run.rundir import RunDir, environment, write_json
 from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.models import Spec
-from kerascli.spec.problems import KerasCliError
+from kerascli.spec.problems import KerasCliError, cause_line
 
 ADAPTABLE = {
     "Normalization": ("mean", "variance"),
@@ -175,6 +175,7 @@ def train(
         if adapted:
             run.update(adapted=adapted)
         compile_model(builder, model)
+        # The writer comes first, so an epoch is on disk even if a later callback fails.
         callbacks = [writer, *spec_callbacks(builder, run.path)]
         callbacks.append(make_progress(spec.fit.epochs, stream, plain))
         batch = spec.fit.batch_size
@@ -212,7 +213,7 @@ def train(
     except BaseException as exc:
         run.finish(
             "failed",
-            error=f"{type(exc).__name__}: {exc}".splitlines()[0],
+            error=cause_line(exc),
             epochs_done=len(writer.rows),
         )
         raise

@@ -58,12 +58,51 @@ def check_call(
         yield from _check_nested(value, (*path, name, arg), lenient)
 
 
+# Families named by a string value (`activation: relu`, `kernel_initializer: he_normal`).
+NAMED_BY_STRING = ("activations", "initializers", "regularizers", "constraints")
+
+
+def argument_family(arg: str) -> str | None:
+    """The family an argument's value names, by Keras's argument naming (`*_initializer`...)."""
+    if arg in ("activation", "recurrent_activation"):
+        return "activations"
+    if arg in ("layer", "backward_layer"):
+        return "layers"
+    if arg == "learning_rate":
+        return "schedules"
+    for family in ("initializers", "regularizers", "constraints"):
+        if arg.endswith(family[:-1]):
+            return family
+    return None
+
+
+def nested_family(name: str, arg: str) -> str | None:
+    """The family of `{name: {...}}` given as the value of argument `arg`, if any."""
+    expected = argument_family(arg)
+    if expected is not None and name in catalog.classes(expected):
+        return expected
+    return catalog.nested_family(name)
+
+
 def _check_nested(value: Any, path: KeyPath, lenient: bool) -> Iterator[Finding]:
+    arg = str(path[-1])
+    expected = argument_family(arg)
     if isinstance(value, dict) and len(value) == 1:
         ((inner, inner_args),) = value.items()
-        family = catalog.nested_family(str(inner))
-        if family is not None and (inner_args is None or isinstance(inner_args, dict)):
+        if inner_args is not None and not isinstance(inner_args, dict):
+            return
+        family = nested_family(str(inner), arg)
+        if family is not None:
             yield from check_call(family, inner, inner_args or {}, path, lenient)
+        elif expected is not None and expected != "activations" and not lenient:
+            hint = did_you_mean(str(inner), catalog.names(expected))
+            if not hint:
+                hint = f"; {expected} are: {', '.join(catalog.classes(expected))}"
+            yield ((*path, inner), f"unknown {catalog.SINGULAR[expected]} '{inner}'{hint}", True)
+    elif isinstance(value, str) and expected in NAMED_BY_STRING and not lenient:
+        if value not in catalog.names(expected):
+            hint = did_you_mean(value, catalog.names(expected))
+            yield (path, f"unknown {catalog.SINGULAR[expected]} '{value}'{hint}", False)
 
 
 def _check_output_map(
@@ -200,7 +239,8 @@ def check_graph(functional: FunctionalSpec, lenient: bool) -> Iterator[Finding]:
             where = (
                 (*base, "outputs") if isinstance(functional.outputs, str) else (*base, "outputs", i)
             )
-            yield (where, f"unknown output node '{name}'{did_you_mean(name, known)}", False)
+            hint = did_you_mean(name, known) or f"; nodes: {', '.join(nodes)}"
+            yield (where, f"unknown output node '{name}'{hint}", False)
 
 
 def _cycles(functional: FunctionalSpec, base: KeyPath) -> Iterator[Finding]:
@@ -211,7 +251,7 @@ def _cycles(functional: FunctionalSpec, base: KeyPath) -> Iterator[Finding]:
     def visit(name: str, stack: list[str]) -> Iterator[Finding]:
         state[name] = 1
         for source in nodes[name].sources:
-            if source not in nodes:
+            if source not in nodes or source in functional.inputs:
                 continue
             if state.get(source) == 1:
                 cycle = [*stack[stack.index(source) :], source] if source in stack else [source]

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from kerascli.spec.problems import KeyPath, Problem, SpecError
-from kerascli.spec.source import Document, Mark, read_yaml
+from kerascli.spec.source import Document, Mark, load_value, read_yaml
 
 
 def _drop_marks(doc: Document, prefix: KeyPath) -> None:
@@ -20,8 +20,24 @@ def _drop_marks(doc: Document, prefix: KeyPath) -> None:
             del marks[path]
 
 
+def _switches_class(old: Any, new: Any) -> bool:
+    """Whether `new` names another Keras class than `old`, as `{SGD: {..}}` over `{Adam: {..}}`.
+
+    A call (one class name with its arguments) is replaced as a whole by a call of another
+    class: merging their arguments would give a mapping of two classes.
+    """
+
+    def is_call(value: Any) -> bool:
+        return isinstance(value, dict) and len(value) == 1 and str(next(iter(value)))[:1].isupper()
+
+    return is_call(old) and is_call(new) and old.keys() != new.keys()
+
+
 def merge(base: Document, child: Document) -> Document:
-    """Deep-merge `child` over `base`: mappings merge key by key, anything else is replaced."""
+    """Deep-merge `child` over `base`: mappings merge key by key, anything else is replaced.
+
+    A call of another class (`optimizer: {SGD: {..}}` over `{Adam: {..}}`) replaces the base's.
+    """
     out = Document(copy.deepcopy(base.data), child.file, dict(base.keys), dict(base.values))
 
     def walk(target: Any, source: Any, path: KeyPath) -> Any:
@@ -30,7 +46,12 @@ def merge(base: Document, child: Document) -> Document:
                 child_path = (*path, key)
                 if child_path in child.keys:
                     out.keys[child_path] = child.keys[child_path]
-                if key in target and isinstance(target[key], dict) and isinstance(value, dict):
+                if (
+                    key in target
+                    and isinstance(target[key], dict)
+                    and isinstance(value, dict)
+                    and not _switches_class(target[key], value)
+                ):
                     walk(target[key], value, child_path)
                     out.values[child_path] = child.values[child_path]
                 else:
@@ -74,9 +95,12 @@ def _read(path: Path, env: dict[str, str] | None, chain: list[Path]) -> Document
         if not base_path.is_file():
             raise SpecError([doc.problem(where, f"base spec not found: {base_path}")])
         base_doc = _read(base_path, env, [*chain, resolved])
+        if not isinstance(base_doc.data, dict):
+            got = "an empty file" if base_doc.data is None else type(base_doc.data).__name__
+            message = f"base spec {base_path} must be a mapping of sections, got {got}"
+            raise SpecError([doc.problem(where, message)])
         merged = base_doc if merged is None else merge(merged, base_doc)
-    assert merged is not None
-    result = merge(merged, doc)
+    result = doc if merged is None else merge(merged, doc)
     result.data.pop("extends", None)
     _drop_marks(result, ("extends",))
     return result
@@ -100,8 +124,26 @@ def parse_key_path(text: str) -> KeyPath:
     return tuple(parts)
 
 
+def _expects_text(path: KeyPath) -> bool:
+    """Whether the schema wants text and no number at `path` (`name`, `data.target`, ...)."""
+    from kerascli.spec.loader import _model_at, _unwrap
+
+    model = _model_at(path[:-1]) if path and isinstance(path[-1], str) else None
+    if model is None:
+        return False
+    for name, field in model.model_fields.items():
+        if path[-1] in (name, field.alias):
+            options = set(_unwrap(field.annotation))
+            return str in options and not options & {bool, int, float, Any}
+    return False
+
+
 def apply_overrides(doc: Document, overrides: list[str] | tuple[str, ...]) -> Document:
-    """Apply `a.b=value` overrides; the value is read as YAML (`3` is an int, `[1, 2]` a list)."""
+    """Apply `a.b=value` overrides, typed by the schema.
+
+    The value is read as YAML (`3` is an int, `[1, 2]` a list), except where the schema wants
+    text: `--set name=2024` gives the name '2024'.
+    """
     problems: list[Problem] = []
     for expr in overrides:
         source = f"--set {expr}"
@@ -111,7 +153,9 @@ def apply_overrides(doc: Document, overrides: list[str] | tuple[str, ...]) -> Do
             continue
         try:
             path = parse_key_path(key.strip())
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = load_value(raw) if raw.strip() else ""
+            if isinstance(value, (bool, int, float)) and _expects_text(path):
+                value = raw.strip()
         except (ValueError, yaml.YAMLError) as exc:
             problems.append(Problem(f"cannot read override: {exc}".splitlines()[0], "", source))
             continue

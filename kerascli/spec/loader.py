@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -150,11 +151,69 @@ def _fields(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
+# What a `pattern` of the spec models asks for, in words.
+PATTERN_WORDS = {
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]*$": (
+        "expected a name of letters, digits, '_', '.' and '-', starting with a letter or digit"
+    ),
+    r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$": (
+        "expected 'path/to/file.py:ClassName' or 'package.module:ClassName'"
+    ),
+}
+
+MODEL_KINDS = ("sequential", "functional", "subclass")
+
+
 def _message(error: dict[str, Any]) -> str:
     msg = error["msg"]
+    kind = error["type"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    elif kind == "string_pattern_mismatch":
+        pattern = (error.get("ctx") or {}).get("pattern", "")
+        msg = PATTERN_WORDS.get(pattern, f"expected text matching {pattern}")
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        msg = "expected a mapping of keys to values"
+    elif kind == "list_type":
+        msg = "expected a list"
     return msg
+
+
+def _received(value: Any) -> str:
+    return "null" if value is None else repr(value)
+
+
+def _refine(path: KeyPath, message: str, data: Any) -> tuple[KeyPath, bool]:
+    """Point a whole-mapping error at the key or value it is about (a misspelt key at the key)."""
+    value = _get(data, path)
+    if not isinstance(value, dict):
+        return path, False
+    if path == ("model",) and message.startswith("give exactly one of"):
+        kinds = [k for k in MODEL_KINDS if k in value]
+        if len(kinds) > 1:
+            return (*path, kinds[1]), True
+    named = re.match(r"the arguments of (\S+) must be", message)
+    if named and named.group(1) in value:
+        return (*path, named.group(1)), False
+    if message.startswith(("expected one class name", "expected exactly one layer")):
+        # `{Dense: {...}, activation: relu}`: point at the key that should not be there.
+        names = [k for k in value if k not in ("from", "reuse")]
+        if len(names) > 1:
+            return (*path, names[1]), True
+    if message.startswith("a node with 'reuse' takes no layer"):
+        names = [k for k in value if k not in ("from", "reuse")]
+        if names:
+            return (*path, names[0]), True
+    return path, False
+
+
+def _get(data: Any, path: KeyPath) -> Any:
+    for seg in path:
+        try:
+            data = data[seg]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def schema_problems(exc: ValidationError, doc: Document) -> list[Problem]:
@@ -182,8 +241,9 @@ def schema_problems(exc: ValidationError, doc: Document) -> list[Problem]:
         received = errors[0].get("input")
         text = " or ".join(messages)
         if not isinstance(received, (dict, list)) and "got" not in text:
-            text += f" (got {received!r})"
-        problems.append(doc.problem(path, text))
+            text += f" (got {_received(received)})"
+        where, at_key = _refine(path, text, doc.data)
+        problems.append(doc.problem(where, text, at_key=at_key))
     return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.column or 0))
 
 

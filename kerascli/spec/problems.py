@@ -22,7 +22,7 @@ def format_path(path: Sequence[str | int]) -> str:
 
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ` (did you mean 'x'?)` for the closest choices, or an empty string."""
-    choices = list(choices)
+    choices = list(dict.fromkeys(choices))
     lowered = {c.lower(): c for c in choices}
     if name.lower() in lowered and lowered[name.lower()] != name:
         return f" (did you mean '{lowered[name.lower()]}'?)"
@@ -80,3 +80,27 @@ class SpecError(Exception):
 
 class KerasCliError(Exception):
     """A runtime failure with a one-line cause (exit code 1)."""
+
+
+def cause_line(exc: BaseException) -> str:
+    """One line saying why `exc` happened: `Type: message`.
+
+    TensorFlow's op errors start with "Graph execution error:" and a stack of node
+    definitions; their cause is the last plain line ("Incompatible shapes: [16] vs. [16,3]").
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    message = lines[0]
+    if message.endswith(":") and len(lines) > 1:
+        plain = [
+            line
+            for line in lines[1:]
+            if not line.startswith(("[[", "File ", "Detected at node", "Traceback"))
+            and not line.endswith("(most recent call last):")
+        ]
+        if plain:
+            message = f"{message} {plain[-1]}"
+    if isinstance(exc, KerasCliError):
+        return message
+    return f"{type(exc).__name__}: {message}"

@@ -63,6 +63,29 @@ class Document:
         return Problem(message, format_path(path), mark.file, mark.line, mark.column)
 
 
+class SpecLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that reads `1e-3` as a float, as YAML 1.2 (and JSON) do.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (`1.0e-3`), so the learning
+    rate `1e-3` would otherwise be the string '1e-3'.
+    """
+
+
+SpecLoader.yaml_implicit_resolvers = {
+    key: list(resolvers) for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_value(text: str) -> Any:
+    """One YAML value, read as a spec file would read it (`1e-3` is a float)."""
+    return yaml.load(text, Loader=SpecLoader)  # noqa: S506 - SpecLoader is a SafeLoader
+
+
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -89,7 +112,7 @@ def _interpolate(value: str, env: dict[str, str]) -> tuple[Any, str | None]:
     if whole:
         # `epochs: ${EPOCHS:-10}` gives the int 10, as if 10 had been written.
         try:
-            parsed = yaml.safe_load(result)
+            parsed = load_value(result)
         except yaml.YAMLError:
             return result, None
         if parsed is None or isinstance(parsed, (bool, int, float, str)):
@@ -151,6 +174,40 @@ class _Composer:
         return self.file, node.start_mark.line + 1, node.start_mark.column + 1
 
 
+_OPENERS = {"flow sequence": "'['", "flow mapping": "'{'", "quoted scalar": "quote"}
+
+
+def yaml_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
+    """A located, plain-words problem for a PyYAML syntax error.
+
+    Unclosed brackets and quotes point at where they open; indentation and tab
+    errors say so, at the line that breaks the structure.
+    """
+    problem, context = str(exc.problem or ""), str(exc.context or "")
+    mark, start = exc.problem_mark or exc.context_mark, exc.context_mark
+    message = " ".join(x for x in (context, problem) if x)
+    opener = next((v for k, v in _OPENERS.items() if context.endswith(k)), None)
+    if start is not None and opener and ("<stream end>" in problem or "end of stream" in problem):
+        mark = start
+        message = f"unclosed {opener}: the file ends before it is closed"
+    elif start is not None and opener in ("'['", "'{'") and problem.startswith("expected"):
+        message = (
+            f"{problem} (to close the {opener} at line {start.line + 1}, column {start.column + 1})"
+        )
+    elif "expected <block end>" in problem:
+        what = "list" if "collection" in context else "mapping"
+        message = "bad indentation: this line does not line up with the keys above it"
+        if start is not None:
+            message += f" (in the {what} that starts on line {start.line + 1})"
+    elif "'\\t'" in problem:
+        message = "a tab character; YAML indents with spaces only"
+    elif problem == "mapping values are not allowed here":
+        message += " (quote a value that contains ': ', or check the indentation)"
+    line = mark.line + 1 if mark else None
+    column = mark.column + 1 if mark else None
+    return Problem(f"invalid YAML: {message}", "", file, line, column)
+
+
 def parse_yaml(text: str, file: str = "<spec>", env: dict[str, str] | None = None) -> Document:
     """Parse YAML text into a `Document`, raising `SpecError` on any YAML problem.
 
@@ -159,19 +216,16 @@ def parse_yaml(text: str, file: str = "<spec>", env: dict[str, str] | None = Non
     (the process environment when `env` is `None`).
     """
     composer = _Composer(file, dict(os.environ) if env is None else env)
-    loader = yaml.SafeLoader(text)
+    loader = SpecLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             composer.doc.data = None
+            composer.doc.values[()] = Mark(file, 1, 1)
         else:
             composer.doc.data = composer.build(node, (), loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        column = mark.column + 1 if mark else None
-        message = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        raise SpecError([Problem(f"invalid YAML: {message}", "", file, line, column)]) from None
+        raise SpecError([yaml_problem(exc, file)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(f"invalid YAML: {exc}", "", file)]) from None
     finally:

@@ -180,3 +180,15 @@ def test_split_indices_partition_the_rows() -> None:
     np.testing.assert_array_equal(together, np.arange(100))
     assert [len(parts[k]) for k in ("train", "validation", "test")] == [70, 10, 20]
     assert np.bincount(strata[parts["test"]]).tolist() == [10, 6, 4]
+
+
+def test_npz_labels_of_shape_n_by_1_stratify(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    y = np.repeat([0, 1, 2], 20)[:, None]  # labels saved as a column
+    np.savez(tmp_path / "set.npz", features=x, label=y)
+    split = {"test": 0.25, "stratify": True}
+    path = _spec(
+        tmp_path, {"path": "set.npz", "features": "features", "target": "label", "split": split}
+    )
+    test = load_data(load_spec(path)).splits["test"]
+    assert np.bincount(test.y[:, 0]).tolist() == [5, 5, 5]

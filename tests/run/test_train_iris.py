@@ -79,7 +79,7 @@ def test_evaluate_table_and_other_split(cli, iris_run: Path) -> None:
     assert result.code == 0, result.err
     assert "validation" in result.out and "accuracy" in result.out
     missing = cli("evaluate", iris_run, "--split", "holdout")
-    assert missing.code == 1
+    assert missing.code == 2
     assert "no 'holdout' split" in missing.err
 
 
