@@ -180,7 +180,9 @@ def train(
     from kerascli.run.trainer import train as run_training
 
     stream = sys.stderr if json_ else sys.stdout
-    result = run_training(loaded, runs_dir, name, stream=stream, plain=use_plain(stream, quiet))
+    result = run_training(
+        loaded, runs_dir, name, stream=stream, plain=use_plain(stream, quiet), gates=gates
+    )
     metrics = result.flat_metrics()
     gate_results = _apply_gates(gates, metrics, json_)
     passed = all(r.passed for r in gate_results)

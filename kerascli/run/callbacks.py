@@ -98,3 +98,26 @@ def history_writer(path: Path) -> Any:
             return None
 
     return HistoryWriter()
+
+
+def gate_name_check(gates: list[Any], splits: list[str]) -> Any:
+    """A callback that ends training after its first epoch if a `--require` gate names a metric
+    the run will not report (the final metrics are the epoch's, per split: `loss`,
+    `val_loss`, `test_loss`...), instead of failing only once training is over."""
+    import keras
+
+    from kerascli.run.gates import check_names
+
+    class GateNameCheck(keras.callbacks.Callback):
+        checked = False
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if self.checked:
+                return
+            self.checked = True
+            base = [k for k in (logs or {}) if not k.startswith("val_") and k != "learning_rate"]
+            prefixes = {"train": "", "validation": "val_", "test": "test_"}
+            names = [f"{prefixes[s]}{k}" for s in splits if s in prefixes for k in base]
+            check_names(gates, names)
+
+    return GateNameCheck()

@@ -68,19 +68,24 @@ def parse_gates(texts: list[str]) -> list[Gate]:
     return gates
 
 
-def check_gates(gates: list[Gate], metrics: dict[str, float]) -> list[GateResult]:
-    """Check gates against metrics; naming a metric the run does not have is an error."""
+def check_names(gates: list[Gate], names: list[str]) -> None:
+    """Every gate must name one of `names`; raises `SpecError` (exit 2) otherwise."""
     problems = []
     for gate in gates:
-        if gate.metric not in metrics:
-            hint = did_you_mean(gate.metric, metrics)
+        if gate.metric not in names:
+            hint = did_you_mean(gate.metric, names)
             problems.append(
                 Problem(
-                    f"no metric '{gate.metric}'{hint}; metrics: {', '.join(metrics)}",
+                    f"no metric '{gate.metric}'{hint}; metrics: {', '.join(names)}",
                     "",
                     f"--require {gate}",
                 )
             )
     if problems:
         raise SpecError(problems)
+
+
+def check_gates(gates: list[Gate], metrics: dict[str, float]) -> list[GateResult]:
+    """Check gates against metrics; naming a metric the run does not have is an error."""
+    check_names(gates, list(metrics))
     return [GateResult(g, metrics[g.metric], g.passes(metrics[g.metric])) for g in gates]

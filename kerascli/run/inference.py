@@ -90,14 +90,40 @@ def _columns(
     values = values.reshape(len(values), -1)
     if classes and values.shape[1] == len(classes) and len(classes) > 1:
         out = {label: np.array(classes)[values.argmax(axis=1)]}
+        if classes == [str(i) for i in range(len(classes))]:  # integer labels stay integers
+            out[label] = out[label].astype(np.int64)
         out.update({f"{prefix}p_{c}": values[:, i] for i, c in enumerate(classes)})
         return out
     if classes and len(classes) == 2 and values.shape[1] == 1:
         label_values = np.array(classes)[(values[:, 0] >= 0.5).astype(int)]
+        if classes == ["0", "1"]:
+            label_values = label_values.astype(np.int64)
         return {label: label_values, f"{prefix}p_{classes[1]}": values[:, 0]}
     if values.shape[1] == 1:
         return {label: values[:, 0]}
     return {f"{label}_{i}": values[:, i] for i in range(values.shape[1])}
+
+
+def _loss_name(spec: Spec, output: str) -> str:
+    """The name of the loss an output trains with (`''` when the spec has none)."""
+    loss: Any = spec.compile.loss
+    if isinstance(loss, dict) and output in loss:
+        loss = loss[output]
+    if isinstance(loss, dict) and len(loss) == 1:
+        loss = next(iter(loss))
+    return loss if isinstance(loss, str) else ""
+
+
+def _index_classes(spec: Spec, output: str, units: int) -> list[str] | None:
+    """Class names `0..n-1` for a classifier trained on integer labels (a crossentropy loss)."""
+    name = _loss_name(spec, output).lower().replace("_", "")
+    if "crossentropy" not in name:
+        return None
+    if units > 1 and "categorical" in name:
+        return [str(i) for i in range(units)]
+    if units == 1 and "binary" in name:
+        return ["0", "1"]
+    return None
 
 
 def _label(spec: Spec, output: str) -> str:
@@ -130,7 +156,12 @@ def predict(
     for name, values in outputs.items():
         prefix = "" if len(outputs) == 1 else f"{name}_"
         label = _label(run.spec, name)
-        columns.update(_columns(label, prefix, np.asarray(values), run.classes.get(name)))
+        values = np.asarray(values)
+        classes = run.classes.get(name)
+        if classes is None:
+            units = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
+            classes = _index_classes(run.spec, name, units)
+        columns.update(_columns(label, prefix, values, classes))
     result = {"rows": split.rows, "columns": list(columns)}
     if output is not None:
         output = Path(output)

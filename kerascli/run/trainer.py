@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -15,8 +16,9 @@ from kerascli.build.builder import Builder
 from kerascli.data import Data, load_data
 from kerascli.data.loader import SINGLE, Split
 from kerascli.data.pipeline import make_dataset
-from kerascli.run.callbacks import history_writer, spec_callbacks
+from kerascli.run.callbacks import gate_name_check, history_writer, spec_callbacks
 from kerascli.run.compile import compile_model
+from kerascli.run.gates import Gate
 from kerascli.run.progress import make_progress
 from kerascli.run.rundir import RunDir, environment, write_json
 from kerascli.spec.dump import resolved_spec, to_yaml
@@ -144,6 +146,7 @@ def train(
     name: str | None = None,
     stream: TextIO | None = None,
     plain: bool | None = None,
+    gates: Sequence[Gate] = (),
 ) -> RunResult:
     """Train the model a spec describes and leave a run directory.
 
@@ -153,6 +156,8 @@ def train(
         name: The run's name. Defaults to the spec's `name`.
         stream: Where progress goes. Defaults to stdout.
         plain: One line per epoch instead of a progress bar. Defaults to "not a terminal".
+        gates: `--require` gates; one naming a metric the run will not have stops training
+            after the first epoch. Defaults to none (the caller checks the values).
 
     Returns:
         A `RunResult` with the run directory, metrics and history.
@@ -177,6 +182,8 @@ def train(
         compile_model(builder, model)
         # The writer comes first, so an epoch is on disk even if a later callback fails.
         callbacks = [writer, *spec_callbacks(builder, run.path)]
+        if gates:
+            callbacks.insert(1, gate_name_check(list(gates), list(data.splits)))
         callbacks.append(make_progress(spec.fit.epochs, stream, plain))
         batch = spec.fit.batch_size
         fit = spec.fit

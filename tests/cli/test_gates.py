@@ -66,6 +66,11 @@ def test_unknown_gate_metric_on_train(cli, tmp_path: Path) -> None:
     assert result.code == 2
     assert "--require val_acuracy>=0.5: no metric 'val_acuracy'" in result.err
     assert "did you mean 'val_accuracy'" in result.err
+    # Found after the first epoch, not after the whole run: the run stops there, marked failed.
+    (record,) = tmp_path.glob("*/*/run.json")
+    run = json.loads(record.read_text())
+    assert (run["status"], run["epochs_done"]) == ("failed", 1)
+    assert "no metric 'val_acuracy'" in run["error"]
 
 
 def test_evaluate_gates(cli, iris_run: Path) -> None:

@@ -1,0 +1,42 @@
+"""Prediction columns: a label and one probability per class, also for integer-label classifiers."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .conftest import SPECS
+
+
+def test_integer_label_classifier_predicts_a_label_column(cli, tmp_path: Path) -> None:
+    spec = SPECS / "tokens_embedding.yaml"
+    trained = cli("train", spec, "--epochs", "3", "--runs-dir", tmp_path, "--json")
+    assert trained.code == 0, trained.err
+    run = trained.json()["run_dir"]
+    output = tmp_path / "topics.csv"
+    predicted = cli("predict", run, SPECS / "data" / "tokens.npz", "--output", output)
+    assert predicted.code == 0, predicted.err
+    with open(output, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["topic", "p_0", "p_1", "p_2"]
+    with np.load(SPECS / "data" / "tokens.npz") as arrays:
+        topics = arrays["topic"]
+    assert len(rows) == len(topics)
+    labels = np.array([int(r["topic"]) for r in rows])
+    probabilities = np.array([[float(r[f"p_{i}"]) for i in range(3)] for r in rows])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    np.testing.assert_array_equal(labels, probabilities.argmax(axis=1))
+    assert (labels == topics).mean() >= 0.95  # three epochs learn the keyword topics
+
+
+def test_regression_predicts_one_named_column(cli, tmp_path: Path) -> None:
+    spec = SPECS / "sine_lstm.yaml"
+    trained = cli("train", spec, "--epochs", "1", "--runs-dir", tmp_path, "--json")
+    assert trained.code == 0, trained.err
+    predicted = cli("predict", trained.json()["run_dir"], SPECS / "data" / "sine.npz", "--json")
+    assert predicted.code == 0, predicted.err
+    document = predicted.json()
+    assert document["columns"] == ["next"]
+    assert len(document["predictions"]["next"]) == document["rows"] == 800
