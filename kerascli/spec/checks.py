@@ -344,4 +344,21 @@ def check_spec(spec: Spec, doc: Document) -> list[Problem]:
         findings += check_call("callbacks", *call_parts(call), ("callbacks", i), lenient)
     findings += check_files(spec)
     findings += check_columns(spec)
-    return [doc.problem(path, message, at_key=at_key) for path, message, at_key in findings]
+    problems = []
+    for path, message, at_key in findings:
+        if path and path not in doc.keys and _value_at(doc.data, path[:-1]) == path[-1]:
+            # A name written as a bare string (`loss: mse`): point at that value.
+            path, at_key = path[:-1], False
+        problems.append(doc.problem(path, message, at_key=at_key))
+    return problems
+
+
+def _value_at(data: Any, path: KeyPath) -> Any:
+    for part in path:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data

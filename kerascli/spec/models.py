@@ -289,8 +289,16 @@ class CompileSpec(Strict):
         examples=[{"species": 1.0, "size": 0.5}],
     )
     jit_compile: bool | Literal["auto"] = Field(
-        "auto", description="Compile with XLA. Defaults to `auto`."
+        "auto", description="Compile with XLA: true, false or `auto`. Defaults to `auto`."
     )
+
+    @field_validator("jit_compile", mode="before")
+    @classmethod
+    def _jit_choice(cls, value: Any) -> Any:
+        if value is True or value is False or value == "auto":
+            return value
+        raise ValueError(f"expected true, false or 'auto', got {value!r}")
+
     run_eagerly: bool = Field(
         False, description="Run without `tf.function` (for debugging). Defaults to `false`."
     )

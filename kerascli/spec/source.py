@@ -203,6 +203,9 @@ def yaml_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
         message = "a tab character; YAML indents with spaces only"
     elif problem == "mapping values are not allowed here":
         message += " (quote a value that contains ': ', or check the indentation)"
+    buffer = getattr(mark, "buffer", None)
+    if buffer and problem.endswith("'{'") and buffer[max(mark.pointer - 1, 0)] == "$":
+        message += "; inside [...] or {...}, quote ${VAR} as '${VAR}'"
     line = mark.line + 1 if mark else None
     column = mark.column + 1 if mark else None
     return Problem(f"invalid YAML: {message}", "", file, line, column)

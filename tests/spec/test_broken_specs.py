@@ -43,6 +43,10 @@ EXPECTED: dict[str, list[str]] = {
         "5:22: invalid YAML: expected ',' or ']', but got '}' (to close the '[' at line 5,"
         " column 20)"
     ],
+    "yaml_env_in_flow": [
+        "7:16: invalid YAML: expected ',' or '}', but got '{' (to close the '{' at line 7,"
+        " column 6); inside [...] or {...}, quote ${VAR} as '${VAR}'"
+    ],
     "yaml_tab": ["4:1: invalid YAML: a tab character; YAML indents with spaces only"],
     "yaml_unclosed_quote": ["2:7: invalid YAML: unclosed quote: the file ends before it is closed"],
     "yaml_colon_in_value": [
@@ -129,11 +133,11 @@ EXPECTED: dict[str, list[str]] = {
         " 'AdamW' or 'Adamax'?)"
     ],
     "unknown_loss": [
-        "7:9: compile.loss.mean_squared_eror: unknown loss 'mean_squared_eror' (did you mean"
+        "7:9: compile.loss: unknown loss 'mean_squared_eror' (did you mean"
         " 'mean_squared_error' or ..."
     ],
     "unknown_metric": [
-        "8:18: compile.metrics[1].acuracy: unknown metric 'acuracy' (did you mean 'accuracy' or ..."
+        "8:18: compile.metrics[1]: unknown metric 'acuracy' (did you mean 'accuracy' or ..."
     ],
     "unknown_callback": [
         "7:5: callbacks[0].EarlyStoping: unknown callback 'EarlyStoping' (did you mean"
@@ -239,8 +243,7 @@ EXPECTED: dict[str, list[str]] = {
         "7:9: model.sequential.layers[0].Dens: unknown layer 'Dens' (did you mean 'Dense'?)",
         "8:17: model.sequential.layers[1].Dense.unitz: unknown argument 'unitz' for Dense"
         " (did you mean 'units'?)",
-        "9:13: callbacks[0].EarlyStoping: unknown callback 'EarlyStoping' (did you mean"
-        " 'EarlyStopping'?)",
+        "9:13: callbacks[0]: unknown callback 'EarlyStoping' (did you mean 'EarlyStopping'?)",
     ],
 }
 
@@ -310,7 +313,7 @@ def test_json_errors_are_located(cli) -> None:
     }
     assert [(e["line"], e["column"], e["path"]) for e in entry["errors"][1:]] == [
         (8, 17, "model.sequential.layers[1].Dense.unitz"),
-        (9, 13, "callbacks[0].EarlyStoping"),
+        (9, 13, "callbacks[0]"),
     ]
 
 
