@@ -19,7 +19,7 @@ from kerascli.data.pipeline import make_dataset
 from kerascli.run.callbacks import gate_name_check, history_writer, spec_callbacks
 from kerascli.run.compile import compile_model
 from kerascli.run.gates import Gate
-from kerascli.run.progress import make_progress
+from kerascli.run.progress import format_logs, make_progress
 from kerascli.run.rundir import RunDir, environment, write_json
 from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.models import Spec
@@ -171,6 +171,8 @@ def train(
     spec_file = doc.file if doc is not None and not doc.file.endswith("<spec>") else None
     run = RunDir.create(runs_dir, name or spec.name, environment(spec.seed, spec_file))
     writer = history_writer(run.path / "history.csv")
+    log = open(run.path / "train.log", "a", encoding="utf-8", buffering=1)  # a line per epoch
+    log.write(f"{run.record['command']}\n")
     try:
         (run.path / "spec.yaml").write_text(to_yaml(resolved_spec(spec)), encoding="utf-8")
         if data.classes:
@@ -180,10 +182,11 @@ def train(
         if adapted:
             run.update(adapted=adapted)
         compile_model(builder, model)
-        # The writer comes first, so an epoch is on disk even if a later callback fails.
-        callbacks = [writer, *spec_callbacks(builder, run.path)]
+        # The writers come first, so an epoch is on disk even if a later callback fails.
+        log_lines = make_progress(spec.fit.epochs, log, plain=True)
+        callbacks = [writer, log_lines, *spec_callbacks(builder, run.path)]
         if gates:
-            callbacks.insert(1, gate_name_check(list(gates), list(data.splits)))
+            callbacks.insert(2, gate_name_check(list(gates), list(data.splits)))
         callbacks.append(make_progress(spec.fit.epochs, stream, plain))
         batch = spec.fit.batch_size
         fit = spec.fit
@@ -214,16 +217,23 @@ def train(
         write_json(run.path / "metrics.json", metrics)
         _save_model(model, run.path / "model.keras")
         _plot_history(writer.rows, run.path / "history.png")
+        log.write(f"test: {format_logs(metrics['test'])}\n" if "test" in metrics else "")
     except KeyboardInterrupt:
+        log.write("interrupted\n")
+        log.close()
         run.finish("interrupted", epochs_done=len(writer.rows))
         raise
     except BaseException as exc:
+        log.write(f"failed: {cause_line(exc)}\n")
+        log.close()
         run.finish(
             "failed",
             error=cause_line(exc),
             epochs_done=len(writer.rows),
         )
         raise
+    log.write("completed\n")
+    log.close()
     run.finish("completed", epochs_done=len(writer.rows), metrics=flatten_metrics(metrics))
     return RunResult(run.path, "completed", metrics, writer.rows)
 

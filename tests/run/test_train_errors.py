@@ -97,6 +97,8 @@ def test_run_failing_midway_is_marked_failed(cli, tmp_path: Path) -> None:
     assert "boom at epoch 3" in record["error"]
     assert record["epochs_done"] == 3
     assert len((run / "history.csv").read_text().strip().splitlines()) == 1 + 3
+    log = (run / "train.log").read_text().splitlines()
+    assert log[-2].startswith("epoch  3/60") and "boom at epoch 3" in log[-1]
     assert (run / "spec.yaml").is_file()
     assert not (run / "model.keras").exists()
 

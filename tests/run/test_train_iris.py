@@ -40,6 +40,7 @@ def test_run_directory_holds_everything(iris_run: Path) -> None:
         "history.png",
         "metrics.json",
         "run.json",
+        "train.log",
     ):
         assert (iris_run / name).is_file(), name
     record = json.loads((iris_run / "run.json").read_text())
@@ -51,6 +52,9 @@ def test_run_directory_holds_everything(iris_run: Path) -> None:
     with open(iris_run / "history.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == record["epochs_done"] >= 5
+    log = (iris_run / "train.log").read_text().splitlines()
+    assert log[0].startswith("kerascli train") and log[-1] == "completed"
+    assert len([line for line in log if line.startswith("epoch ")]) == len(rows)
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
     metrics = json.loads((iris_run / "metrics.json").read_text())
     assert set(metrics) == {"train", "validation", "test"}
