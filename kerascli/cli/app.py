@@ -358,9 +358,15 @@ def runs(
         names += [m for m in r.get("metrics", {}) if m not in names]
     held_out = [n for n in names if n.startswith(("val_", "test_"))]
     names = [n for n in names if n.startswith("test_")] or held_out or names
-    table = Table(title=str(runs_dir), title_justify="left")
-    for column in ("name", "n", "status", "started", "duration", *names):
-        table.add_column(column, no_wrap=column in ("name", "n", "status"))
+    prefix = next((p for p in ("test_", "val_") if all(n.startswith(p) for n in names)), "")
+    title = f"{runs_dir}" + {"test_": " (test metrics)", "val_": " (validation metrics)"}.get(
+        prefix, ""
+    )
+    table = Table(title=title, title_justify="left")
+    for column in ("name", "n", "status", "started", "duration"):
+        table.add_column(column, no_wrap=True)
+    for column in names:
+        table.add_column(column.removeprefix(prefix), justify="right")
     colours = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
     for r in records:
         status = r.get("status", "?")
@@ -368,7 +374,7 @@ def runs(
             r["name"],
             str(r["n"]),
             f"[{colours.get(status, 'white')}]{status}[/]",
-            str(r.get("started", ""))[:19].replace("T", " "),
+            str(r.get("started", ""))[:16].replace("T", " "),
             f"{r['duration_s']:.1f}s" if "duration_s" in r else "",
             *(_num(r.get("metrics", {}).get(n)) for n in names),
         )

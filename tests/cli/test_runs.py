@@ -50,8 +50,9 @@ def test_runs_lists_completed_and_failed(cli, runs: Path) -> None:
         "2": "completed",
         "3": "failed",
     }
+    assert f"{runs} (test metrics)" in result.out  # the held-out metrics are the table's columns
     header = next(line for line in result.out.splitlines() if "┃ name" in line)
-    assert "test_acc" in header  # the held-out metrics are the table's columns
+    assert "┃ accuracy ┃" in header and "started" in header
     assert rows["1"][-1] and not rows["3"][-1]  # a failed run has no metrics
 
 
