@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 invalid spec or arguments, 3 a quality ga
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -171,8 +172,15 @@ def train(
     json_: JsonOpt = False,
 ) -> None:
     """Train a spec: compile, fit, evaluate and save into runs/<name>/<n>/."""
+    from kerascli.run.rundir import RunDir
     from kerascli.spec import load_spec
+    from kerascli.spec.models import NAME_PATTERN
 
+    if name is not None and not re.match(NAME_PATTERN, name):
+        raise typer.BadParameter(
+            f"{name!r} is not a run name (letters, digits, '_', '.', '-'; no '/')",
+            param_hint="--name",
+        )
     overrides = [*(set_ or []), *([f"fit.epochs={epochs}"] if epochs else [])]
     loaded = load_spec(spec, overrides)
     gates = _gates(require)
@@ -180,12 +188,18 @@ def train(
     from kerascli.run.trainer import train as run_training
 
     stream = sys.stderr if json_ else sys.stdout
-    result = run_training(
-        loaded, runs_dir, name, stream=stream, plain=use_plain(stream, quiet), gates=gates
-    )
+    try:
+        result = run_training(
+            loaded, runs_dir, name, stream=stream, plain=use_plain(stream, quiet), gates=gates
+        )
+    except KeyboardInterrupt as exc:  # Typer would turn it into a silent exit 130
+        _interrupted(exc)
+        raise typer.Exit(130) from None
     metrics = result.flat_metrics()
     gate_results = _apply_gates(gates, metrics, json_)
     passed = all(r.passed for r in gate_results)
+    if gate_results:
+        RunDir.open(result.path).update(gates=[r.to_dict() for r in gate_results])
     if json_:
         render.print_json(
             {
@@ -353,32 +367,7 @@ def runs(
     if not records:
         render.stdout.print(f"no runs in {runs_dir}")
         return
-    names: list[str] = []
-    for r in records:
-        names += [m for m in r.get("metrics", {}) if m not in names]
-    held_out = [n for n in names if n.startswith(("val_", "test_"))]
-    names = [n for n in names if n.startswith("test_")] or held_out or names
-    prefix = next((p for p in ("test_", "val_") if all(n.startswith(p) for n in names)), "")
-    title = f"{runs_dir}" + {"test_": " (test metrics)", "val_": " (validation metrics)"}.get(
-        prefix, ""
-    )
-    table = Table(title=title, title_justify="left")
-    for column in ("name", "n", "status", "started", "duration"):
-        table.add_column(column, no_wrap=True)
-    for column in names:
-        table.add_column(column.removeprefix(prefix), justify="right")
-    colours = {"completed": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
-    for r in records:
-        status = r.get("status", "?")
-        table.add_row(
-            r["name"],
-            str(r["n"]),
-            f"[{colours.get(status, 'white')}]{status}[/]",
-            str(r.get("started", ""))[:16].replace("T", " "),
-            f"{r['duration_s']:.1f}s" if "duration_s" in r else "",
-            *(_num(r.get("metrics", {}).get(n)) for n in names),
-        )
-    render.stdout.print(table)
+    render.stdout.print(render.runs_table(records, str(runs_dir)))
 
 
 def _num(value: Any) -> str:
@@ -388,6 +377,13 @@ def _num(value: Any) -> str:
 def _configure_logging(verbose: bool) -> None:
     if verbose:
         os.environ["KERASCLI_VERBOSE"] = "1"
+
+
+def _interrupted(exc: BaseException) -> None:
+    render.error("interrupted")
+    run_dir = getattr(exc, "run_dir", None)
+    if run_dir is not None:
+        render.stderr.print(f"run {run_dir} is marked interrupted and keeps what it wrote")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -405,13 +401,16 @@ def main(argv: list[str] | None = None) -> None:
     _configure_logging("--verbose" in args)
     command = typer.main.get_command(app)
     code = EXIT_OK
+    render.json_stream = sys.stdout
+    if json_mode:  # stdout holds the JSON document only: prints of Keras or plugins go to stderr
+        sys.stdout = sys.stderr
     try:
         result = command.main(args=args, prog_name="kerascli", standalone_mode=False)
         code = result if isinstance(result, int) else EXIT_OK
     except typer.Exit as exc:
         code = exc.exit_code
-    except typer.Abort:
-        render.error("aborted")
+    except (typer.Abort, KeyboardInterrupt) as exc:
+        _interrupted(exc.__cause__ or exc)
         code = 130
     except ClickException as exc:
         if json_mode:
@@ -429,20 +428,25 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_INVALID
     except GateFailed:
         code = EXIT_GATE
-    except KeyboardInterrupt:
-        render.error("interrupted")
-        code = 130
     except Exception as exc:  # a runtime failure: one line, traceback with --debug
         cause = cause_line(exc)
+        run_dir = getattr(exc, "run_dir", None)
         if json_mode:
-            render.print_json({"ok": False, "errors": [{"message": cause}]})
+            document: dict[str, Any] = {"ok": False, "errors": [{"message": cause}]}
+            if run_dir is not None:
+                document["run_dir"] = str(run_dir)
+            render.print_json(document)
         else:
             render.error(cause)
+            if run_dir is not None:
+                render.stderr.print(f"run {run_dir} is marked failed and keeps what it wrote")
             if debug:
                 traceback.print_exc()
             else:
                 render.stderr.print("[dim](run with --debug for the traceback)[/dim]")
         code = EXIT_FAILURE
+    finally:
+        sys.stdout = render.json_stream
     sys.exit(code)
 
 

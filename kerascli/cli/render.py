@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -28,11 +29,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
+json_stream = sys.stdout  # the real stdout; in --json mode everything else goes to stderr
+
+
 def print_json(document: Any) -> None:
     """Print one strict JSON document on stdout, nothing else (NaN is written as null)."""
     text = json.dumps(_finite(document), indent=2, default=str, allow_nan=False)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    json_stream.write(text + "\n")
+    json_stream.flush()
 
 
 def problems_text(problems: list[Problem]) -> Text:
@@ -72,3 +76,70 @@ def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
         cells = [f"{rows[s][name]:.4f}" if name in rows[s] else "" for s in splits]
         table.add_row(name, *cells)
     return table
+
+
+_STATUS_COLOURS = {
+    "completed": "green",
+    "failed": "red",
+    "interrupted": "yellow",
+    "running": "cyan",
+}
+_PREFIX_TITLES = {"test_": "test metrics", "val_": "validation metrics", "": "metrics"}
+MAX_METRIC_COLUMNS = 3
+
+
+def runs_table(records: list[dict[str, Any]], title: str) -> Table:
+    """The `kerascli runs` table: one row per run, with its held-out (test, else validation)
+    metrics as columns, or in one wrapped column when the runs have more than a few."""
+    names: list[str] = []
+    for r in records:
+        names += [m for m in r.get("metrics", {}) if m not in names]
+    prefix = next((p for p in ("test_", "val_") if any(n.startswith(p) for n in names)), "")
+    if prefix:
+        names = [n for n in names if n.startswith(prefix)]
+    table = Table(title=f"{title} ({_PREFIX_TITLES[prefix]})", title_justify="left")
+    for column in ("name", "n", "status", "started", "duration"):
+        table.add_column(column, no_wrap=True)
+    wide = len(names) > MAX_METRIC_COLUMNS
+    if wide:
+        table.add_column(_PREFIX_TITLES[prefix], ratio=1)
+    else:
+        for column in names:
+            table.add_column(column.removeprefix(prefix), justify="right", no_wrap=True)
+    for r in records:
+        metrics = r.get("metrics", {})
+        status = r.get("status", "?")
+        cell = f"[{_STATUS_COLOURS.get(status, 'white')}]{status}[/]"
+        if any(not g.get("passed") for g in r.get("gates", [])):
+            cell += "\n[red]gate failed[/]"
+        if wide:
+            shown = [f"{n.removeprefix(prefix)} {metrics[n]:.4f}" for n in names if n in metrics]
+            values = ["  ".join(shown)]
+        else:
+            values = [_number(metrics.get(n)) for n in names]
+        table.add_row(
+            r["name"],
+            str(r["n"]),
+            cell,
+            _date(r.get("started")),
+            f"{r['duration_s']:.1f}s" if "duration_s" in r else "",
+            *values,
+        )
+    return table
+
+
+def _date(stamp: str | None) -> str:
+    """`Nov 25 15:49` this year, `Nov 25  2025` before (as `ls -l` shows dates), local time."""
+    if not stamp:
+        return ""
+    try:
+        when = datetime.fromisoformat(stamp).astimezone()
+    except ValueError:
+        return stamp
+    if when.year == datetime.now().year:
+        return when.strftime("%b %d %H:%M")
+    return when.strftime("%b %d  %Y")
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else f"{value:.4f}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +24,7 @@ def schema(
 
     text = schema_text()
     if output is None:
-        sys.stdout.write(text)
+        render.json_stream.write(text)  # stdout, also in --json mode
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")

@@ -68,6 +68,7 @@ def _located(spec: Spec, path: tuple[str | int, ...], message: str) -> SpecError
 
 def _input_columns(spec: Spec, data: DataSpec, table: Table) -> dict[str, Any]:
     inputs = model_inputs(spec)
+    only = next(iter(inputs))  # the one input's key: SINGLE, or a subclass input's name
     if data.inputs is not None:
         names = list(data.inputs)
         if set(names) != set(inputs) and not (len(inputs) == 1 and len(names) == 1):
@@ -78,20 +79,20 @@ def _input_columns(spec: Spec, data: DataSpec, table: Table) -> dict[str, Any]:
                 f"{', '.join(n or 'its one input' for n in inputs)}",
             )
         if len(inputs) == 1:
-            return {SINGLE: next(iter(data.inputs.values()))}
+            return {only: next(iter(data.inputs.values()))}
         return dict(data.inputs)
     if len(inputs) > 1:
         raise _located(
             spec, ("data",), f"the model has inputs {', '.join(inputs)}: map each with data.inputs"
         )
     if data.features is not None:
-        return {SINGLE: data.features}
+        return {only: data.features}
     if table.kind in ("csv", "tsv"):
         targets = _target_columns(spec, data)
         taken = {
             c for cols in targets.values() for c in ([cols] if isinstance(cols, str) else cols)
         }
-        return {SINGLE: [c for c in table.names() if c not in taken]}
+        return {only: [c for c in table.names() if c not in taken]}
     raise _located(spec, ("data",), "name the features array with data.features")
 
 

@@ -14,12 +14,22 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give: mkstemp's files are owner-only
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Write a file so readers see the old content or the new one, never half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.chmod(tmp, _FILE_MODE)
         with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as f:
             f.write(data)
         os.replace(tmp, path)
@@ -92,6 +102,12 @@ class RunDir:
         run = cls(path, {"name": name, "n": n, "status": "running", "started": now(), **record})
         run.save()
         return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run, to update its `run.json`."""
+        path = Path(path)
+        return cls(path, json.loads((path / "run.json").read_text(encoding="utf-8")))
 
     def save(self) -> None:
         write_json(self.path / "run.json", self.record)

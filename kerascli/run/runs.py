@@ -10,10 +10,12 @@ import yaml
 
 
 def list_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
-    """Every `runs_dir/<name>/<n>/run.json`, oldest first."""
+    """Every `runs_dir/<name>/<n>/run.json`, oldest first (`runs_dir` may also be one
+    name's directory, `runs/<name>`)."""
     root = Path(runs_dir)
     records = []
-    for record in sorted(root.glob("*/*/run.json")):
+    found = sorted(root.glob("*/*/run.json")) or sorted(root.glob("*/run.json"))
+    for record in found:
         try:
             data = json.loads(record.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
@@ -44,12 +46,14 @@ def resolve_run(ref: str, runs_dir: str | Path) -> Path:
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
+    """`{a: {b: [x, {c: 1}]}}` -> `{"a.b[0]": x, "a.b[1].c": 1}`; an empty mapping or list is
+    a value of its own (`Flatten: {}` must not vanish from a comparison)."""
+    if isinstance(data, dict) and data:
         out: dict[str, Any] = {}
         for key, value in data.items():
             out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
         return out
-    if isinstance(data, list) and any(isinstance(v, (dict, list)) for v in data):
+    if isinstance(data, list) and any(isinstance(v, (dict, list)) and v for v in data):
         out = {}
         for i, value in enumerate(data):
             out.update(_flatten(value, f"{prefix}[{i}]"))

@@ -218,12 +218,14 @@ def train(
         _save_model(model, run.path / "model.keras")
         _plot_history(writer.rows, run.path / "history.png")
         log.write(f"test: {format_logs(metrics['test'])}\n" if "test" in metrics else "")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        exc.run_dir = run.path  # type: ignore[attr-defined]
         log.write("interrupted\n")
         log.close()
         run.finish("interrupted", epochs_done=len(writer.rows))
         raise
     except BaseException as exc:
+        exc.run_dir = run.path  # type: ignore[attr-defined]  # the CLI names the failed run
         log.write(f"failed: {cause_line(exc)}\n")
         log.close()
         run.finish(

@@ -7,12 +7,13 @@ in the YAML through the spec's `Document`.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from kerascli.spec import catalog
-from kerascli.spec.models import FunctionalSpec, Spec, call_parts
+from kerascli.spec.models import DataSpec, FunctionalSpec, InputSpec, Spec, call_parts
 from kerascli.spec.problems import KeyPath, Problem, did_you_mean
 from kerascli.spec.source import Document
 
@@ -294,25 +295,49 @@ def check_files(spec: Spec) -> Iterator[Finding]:
             yield (("data", key), f"data file not found: {value}", False)
 
 
-def check_columns(spec: Spec) -> Iterator[Finding]:
+Header = tuple[str, list[str]]
+"""The name of a CSV/TSV data file and the column names of its header row."""
+
+
+def data_header(spec: Spec) -> Header | None:
+    """The header of the CSV/TSV file `data.path` (or `data.train`) names, read as train reads it.
+
+    `None` when there is no data, the file is missing or it is not CSV/TSV.
+    """
+    data = spec.data
+    if data is None:
+        return None
+    source = data.path or data.train
+    if source is None or not Path(source).is_file():
+        return None
+    fmt = data.format or _format_of(source)
+    if fmt not in ("csv", "tsv"):
+        return None
+    with open(source, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
+    return Path(source).name, [name.strip() for name in header]
+
+
+def _format_of(source: str) -> str:
+    suffix = Path(source).suffix.lstrip(".").lower()
+    return "csv" if suffix == "txt" else suffix
+
+
+def check_columns(spec: Spec, header: Header | None = None) -> Iterator[Finding]:
     """Columns named in `data` must be in the CSV header."""
     data = spec.data
     if data is None:
         return
-    source = data.path or data.train
-    if source is None or not Path(source).is_file():
+    header = header or data_header(spec)
+    if header is None:
         return
-    fmt = data.format or Path(source).suffix.lstrip(".").lower()
-    if fmt not in ("csv", "tsv"):
-        return
-    with open(source, newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
+    file, names = header
     for key in ("features", "target", "inputs", "outputs"):
         value = getattr(data, key)
         for path, column in _column_refs(value, ("data", key)):
-            if column not in header:
-                hint = did_you_mean(column, header)
-                yield (path, f"no column '{column}' in {Path(source).name}{hint}", False)
+            if column not in names:
+                hint = did_you_mean(column, names)
+                yield (path, f"no column '{column}' in {file}{hint}", False)
 
 
 def _column_refs(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
@@ -324,6 +349,152 @@ def _column_refs(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
     elif isinstance(value, dict):
         for key, item in value.items():
             yield from _column_refs(item, (*path, key))
+
+
+# --- `data:` against the model's inputs and outputs (the rules of kerascli/data/loader.py) ---
+
+SINGLE = ""
+"""The name of the only input of a one-input Sequential model or subclass (`input:`)."""
+
+
+def _named_inputs(spec: Spec) -> dict[str, InputSpec]:
+    """The model's inputs by name; `{SINGLE: input}` where the model has one unnamed input."""
+    model = spec.model
+    if model.sequential is not None:
+        return {SINGLE: model.sequential.input}
+    if model.functional is not None:
+        return dict(model.functional.inputs)
+    assert model.subclass is not None
+    if model.subclass.inputs is not None:
+        return dict(model.subclass.inputs)
+    assert model.subclass.input is not None
+    return {SINGLE: model.subclass.input}
+
+
+def _check_name_map(
+    value: dict[str, Any], path: KeyPath, names: list[str], what: str
+) -> Iterator[Finding]:
+    """Keys of `data.inputs`/`data.outputs` against the model's input/output `names`.
+
+    As train reads them: one entry for a one-input (one-output) model may have any name;
+    otherwise the keys must be exactly the names.
+    """
+    if len(names) == 1 and len(value) == 1:
+        return
+    if names == [SINGLE]:
+        yield (
+            path,
+            f"the model has one {what}: give data.{path[-1]} one entry, got {len(value)}"
+            + (f" ({', '.join(value)})" if value else ""),
+            True,
+        )
+        return
+    suggested = ""
+    for key in value:
+        if key not in names:
+            hint = did_you_mean(key, names)
+            suggested += hint
+            yield (
+                (*path, key),
+                f"'{key}' is not a model {what}{hint}; {what}s: {', '.join(names)}",
+                True,
+            )
+    for name in names:
+        if name not in value and f"'{name}'" not in suggested:
+            yield (path, f"no entry for the model {what} '{name}'", True)
+
+
+def _input_sources(
+    spec: Spec, inputs: dict[str, InputSpec], header: Header
+) -> Iterator[tuple[InputSpec, str, Any, KeyPath, str]]:
+    """Each input fed from CSV columns: (input, name, columns, where they are written, note).
+
+    Without `features` (or `inputs`), a one-input model gets every column but the targets: the
+    path is then `("data",)` and the note says so.
+    """
+    data = spec.data
+    assert data is not None
+    if data.inputs is not None:
+        if len(inputs) == 1 and len(data.inputs) == 1:
+            ((name, model_input),) = inputs.items()
+            ((key, columns),) = data.inputs.items()
+            yield model_input, name, columns, ("data", "inputs", key), ""
+            return
+        for key, columns in data.inputs.items():
+            if key in inputs:
+                yield inputs[key], key, columns, ("data", "inputs", key), ""
+        return
+    if len(inputs) != 1:
+        return
+    ((name, model_input),) = inputs.items()
+    if data.features is not None:
+        yield model_input, name, data.features, ("data", "features"), ""
+        return
+    file, header_names = header
+    taken: list[str] = []
+    for value in (data.target, *(data.outputs or {}).values()):
+        taken += [value] if isinstance(value, str) else value or []
+    rest = [c for c in header_names if c not in taken]
+    but = f" but {', '.join(taken)}" if taken else ""
+    note = f"; without data.features the input gets every column of {file}{but}"
+    yield model_input, name, rest, ("data",), note
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _check_column_count(
+    model_input: InputSpec, name: str, columns: Any, path: KeyPath, note: str
+) -> Iterator[Finding]:
+    """Train reshapes a row of N columns into the input shape: N must be the shape's size."""
+    shape = model_input.shape
+    if None in shape:
+        return  # Train does not reshape to a shape with a free dimension.
+    count = 1 if isinstance(columns, str) else len(columns)
+    need = math.prod(s for s in shape if s is not None)
+    if count != need:
+        label = f"input '{name}' of shape" if name else "input shape"
+        message = f"{_plural(count, 'column')} for {label} {shape} (needs {need}){note}"
+        yield (path, message, path == ("data",))
+
+
+def check_data_model(spec: Spec, header: Header | None = None) -> Iterator[Finding]:
+    """`data` must feed the model's inputs and outputs as train feeds them.
+
+    `data.inputs`/`data.outputs` name the model's inputs and outputs, a multi-input
+    (multi-output) model needs them, and the columns of a CSV fill each input's shape.
+    `header` is the CSV's (`data_header`); without it columns are not counted.
+    """
+    data = spec.data
+    if data is None:
+        return
+    inputs = _named_inputs(spec)
+    names = list(inputs)
+    if data.inputs is not None:
+        yield from _check_name_map(data.inputs, ("data", "inputs"), names, "input")
+    elif len(inputs) > 1:
+        where: KeyPath = ("data", "features") if data.features is not None else ("data",)
+        message = f"the model has inputs {', '.join(names)}: map each with data.inputs"
+        yield (where, message, data.features is None)
+    elif data.features is None and _is_array_file(data):
+        yield (("data",), "name the features array with data.features", True)
+    functional = spec.model.functional
+    if functional is not None:
+        outputs = functional.output_names
+        if data.outputs is not None:
+            yield from _check_name_map(data.outputs, ("data", "outputs"), outputs, "output")
+        elif data.target is not None and len(outputs) > 1:
+            message = f"the model has outputs {', '.join(outputs)}: map each with data.outputs"
+            yield (("data", "target"), message, False)
+    if header is not None:
+        for source in _input_sources(spec, inputs, header):
+            yield from _check_column_count(*source)
+
+
+def _is_array_file(data: DataSpec) -> bool:
+    source = data.path or data.train
+    return source is not None and (data.format or _format_of(source)) in ("npz", "npy")
 
 
 def check_spec(spec: Spec, doc: Document) -> list[Problem]:
@@ -343,7 +514,9 @@ def check_spec(spec: Spec, doc: Document) -> list[Problem]:
     for i, call in enumerate(spec.callbacks):
         findings += check_call("callbacks", *call_parts(call), ("callbacks", i), lenient)
     findings += check_files(spec)
-    findings += check_columns(spec)
+    header = data_header(spec)
+    findings += check_columns(spec, header)
+    findings += check_data_model(spec, header)
     problems = []
     for path, message, at_key in findings:
         if path and path not in doc.keys and _value_at(doc.data, path[:-1]) == path[-1]:

@@ -434,11 +434,14 @@ class DataSpec(Strict):
         return self
 
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one directory name under runs/
+
+
 class Spec(Strict):
     """A whole kerascli spec."""
 
     name: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        pattern=NAME_PATTERN,
         description="The spec's name; runs go to `runs/<name>/<n>/`.",
         examples=["iris-mlp"],
     )

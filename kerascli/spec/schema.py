@@ -8,7 +8,11 @@ identifiers), each class with its one-line doc and its arguments as properties.
 The schema mirrors `kerascli validate` as far as JSON Schema can:
 
 - Structure (keys, types, ranges) always applies.
-- Required keys apply unless the spec `extends` a base (a child spec may be partial).
+- Required keys apply unless the spec `extends` a base (a child spec may be partial). The
+  top-level `name` is never required here, since a base file may leave it to the specs that
+  extend it; `kerascli validate` still requires it on the final spec.
+- `${VAR}` / `${VAR:-default}` interpolation is accepted wherever a scalar goes (numbers,
+  booleans, names, patterned strings): the loader substitutes and types the value first.
 - Unknown Keras names are errors unless the spec has `plugins` or `extends` (which
   may define or bring in custom names); arguments of known classes are always checked.
 
@@ -51,6 +55,27 @@ STEMS = {
 # Families written as calls at their own sites (`layers:`, `optimizer:`...): unknown names
 # there are errors without plugins. The others appear nested as argument values.
 CALL_FAMILIES = ("layers", "optimizers", "losses", "metrics", "callbacks")
+
+# `${VAR}` and `${VAR:-default}`, as `kerascli.spec.source` substitutes them.
+ENV_REFERENCE = r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}"
+INTERPOLATION: dict[str, Any] = {
+    "type": "string",
+    "pattern": f"^{ENV_REFERENCE}$",
+    "description": "`${VAR}` or `${VAR:-default}`: the variable's value, read as YAML "
+    "(`${EPOCHS:-10}` is the integer 10), is checked when the spec is loaded.",
+}
+INTERPOLATED: dict[str, Any] = {
+    "type": "string",
+    "pattern": ENV_REFERENCE,
+    "description": "A string with `${VAR}` or `${VAR:-default}` in it, checked once substituted.",
+}
+# Keywords that describe a value but do not constrain it: kept outside the interpolation union.
+_ANNOTATIONS = ("description", "examples", "default", "title", "deprecated", "$comment")
+# In-place applicators walked for values; `not`, `if` and `propertyNames` are left alone
+# (interpolation there would flip a condition or apply to keys, which are never substituted).
+_IN_PLACE = ("allOf", "then", "else")
+_UNIONS = ("anyOf", "oneOf")
+_SCALAR_TYPES = {"string", "integer", "number", "boolean"}
 
 # Structural rules of the models' validators, in JSON Schema. `ALWAYS` holds in every spec;
 # `COMPLETE` only in a spec that extends nothing (a child spec may leave them to its base).
@@ -244,6 +269,98 @@ def _structure(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return relaxed, complete
 
 
+def _target(node: dict[str, Any], defs: dict[str, Any]) -> Any:
+    ref = node.get("$ref", "")
+    return defs.get(ref[8:], True) if ref.startswith("#/$defs/") else True
+
+
+def _types(node: dict[str, Any]) -> set[str] | None:
+    kind = node.get("type")
+    return None if kind is None else {kind} if isinstance(kind, str) else set(kind)
+
+
+def _takes_scalar(node: Any, defs: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
+    """Whether `node` may accept a (non-null) scalar: a number, boolean or string."""
+    if not isinstance(node, dict):
+        return node is not False
+    if "$ref" in node:
+        if node["$ref"] in seen:
+            return False
+        if not _takes_scalar(_target(node, defs), defs, seen | {node["$ref"]}):
+            return False
+    types = _types(node)
+    if types is not None and not types & _SCALAR_TYPES:
+        return False
+    values = node["enum"] if "enum" in node else [node["const"]] if "const" in node else None
+    if values is not None and not any(isinstance(v, (str, int, float)) for v in values):
+        return False
+    if "allOf" in node and not all(_takes_scalar(s, defs, seen) for s in node["allOf"]):
+        return False
+    return all(
+        any(_takes_scalar(s, defs, seen) for s in node[key]) for key in _UNIONS if key in node
+    )
+
+
+def _rejects_reference(node: Any, defs: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
+    """Whether `node` rejects a `${VAR}` string (conservatively: unknown means no)."""
+    if not isinstance(node, dict):
+        return node is False
+    if "$ref" in node and node["$ref"] not in seen:
+        if _rejects_reference(_target(node, defs), defs, seen | {node["$ref"]}):
+            return True
+    types = _types(node)
+    if types is not None and "string" not in types:
+        return True
+    if any(key in node for key in ("enum", "const", "pattern")):
+        return True
+    if any(_rejects_reference(s, defs, seen) for s in node.get("allOf", [])):
+        return True
+    return any(
+        all(_rejects_reference(s, defs, seen) for s in node[key]) for key in _UNIONS if key in node
+    )
+
+
+def _admit_reference(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """`node`, or a union of it with a `${VAR}` value (free text with a pattern: any `${...}`)."""
+    if not (_takes_scalar(node, defs) and _rejects_reference(node, defs)):
+        return node
+    reference = _ref("Interpolated" if "pattern" in node else "Interpolation")
+    if set(node) - set(_ANNOTATIONS) == {"anyOf"}:
+        return {**node, "anyOf": [*node["anyOf"], reference]}
+    kept = {k: v for k, v in node.items() if k in _ANNOTATIONS}
+    core = {k: v for k, v in node.items() if k not in _ANNOTATIONS}
+    return {**kept, "anyOf": [core, reference]}
+
+
+def _with_interpolation(node: Any, defs: dict[str, Any], wrap: bool = True) -> Any:
+    """Let every scalar value schema under `node` also take a `${VAR}` interpolation.
+
+    `wrap` is false for the members of a union (the union itself takes it) and for `$defs`
+    roots (a def may check keys too; the places that use it for values take it instead).
+    """
+    if not isinstance(node, dict):
+        return node
+    if wrap:
+        node = _admit_reference(node, defs)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "$defs"):
+            out[key] = {k: _with_interpolation(v, defs, key != "$defs") for k, v in value.items()}
+        elif key in ("items", "additionalProperties", "contains", "unevaluatedProperties"):
+            out[key] = _with_interpolation(value, defs)
+        elif key == "prefixItems":
+            out[key] = [_with_interpolation(v, defs) for v in value]
+        elif key in _UNIONS:
+            out[key] = [_with_interpolation(v, defs, wrap=False) for v in value]
+        elif key in _IN_PLACE:
+            items = value if isinstance(value, list) else [value]
+            done = [_with_interpolation(v, defs) for v in items]
+            out[key] = done if isinstance(value, list) else done[0]
+        else:
+            out[key] = value
+    return out
+
+
 def _known_names() -> dict[str, Any]:
     """Overlay: every call site names a Keras class or identifier (specs without plugins)."""
     node = {
@@ -294,6 +411,15 @@ def spec_schema() -> dict[str, Any]:
             {"type": "null"},
         ],
     }
+    # A base file used through `extends` may leave `name` to the specs that extend it; a file
+    # cannot tell here whether it is one, so `name` is never required (the loader checks it).
+    overlay = complete["CompleteSpec"]
+    overlay["required"] = [key for key in overlay.get("required", []) if key != "name"]
+    name = top["properties"]["name"]
+    name["description"] += (
+        " Required in the spec you run (`kerascli validate` checks it);"
+        " a base file used through `extends` may leave it out."
+    )
     defs: dict[str, Any] = {**relaxed, **complete}
     for family in STEMS:
         defs.update(_family_defs(family))
@@ -304,7 +430,7 @@ def spec_schema() -> dict[str, Any]:
             {"required": ["plugins"], "properties": {"plugins": {"minItems": 1}}},
         ]
     }
-    return {
+    document = {
         "$schema": DRAFT,
         "title": "kerascli spec",
         "description": (
@@ -317,6 +443,9 @@ def spec_schema() -> dict[str, Any]:
         ],
         "$defs": defs,
     }
+    document = _with_interpolation(document, defs, wrap=False)
+    document["$defs"].update(Interpolation=INTERPOLATION, Interpolated=INTERPOLATED)
+    return document
 
 
 def schema_text(schema: dict[str, Any] | None = None) -> str:

@@ -17,7 +17,9 @@ from jsonschema.exceptions import ValidationError
 
 from kerascli.cli.app import main
 from kerascli.spec import SpecError, load_spec_dict
+from kerascli.spec.loader import spec_from_document
 from kerascli.spec.schema import SCHEMA_FILE
+from kerascli.spec.source import parse_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "model_specs").glob("*.yaml"))
@@ -164,7 +166,26 @@ FUN = ("model", "functional", "layers")
 BROKEN: dict[str, tuple[str, Change, tuple[Any, ...], str]] = {
     # id: (template, change, where the schema reports it, JSON Schema keyword)
     "unknown top-level key": ("mlp", _set(("fitt",), {}), (), "additionalProperties"),
-    "missing name": ("mlp", _drop(("name",)), (), "required"),
+    "name with a space": ("mlp", _set(("name",), "iris mlp"), ("name",), "pattern"),
+    "seed not a number": ("mlp", _set(("seed",), "abc"), ("seed",), "type"),
+    "unclosed interpolation": (
+        "mlp",
+        _set(("fit", "epochs"), "${EPOCHS"),
+        ("fit", "epochs"),
+        "type",
+    ),
+    "interpolation after a number": (
+        "mlp",
+        _set(("seed",), "7${SEED}"),
+        ("seed",),
+        "type",
+    ),
+    "interpolated layer class (keys are not substituted)": (
+        "mlp",
+        _set((*SEQ, 1), {"${LAYER}": {"units": 8}}),
+        (*SEQ, 1),
+        "enum",
+    ),
     "unknown layer name": ("mlp", _set((*SEQ, 1), {"Dnse": {"units": 8}}), (*SEQ, 1), "enum"),
     "unknown bare layer name": ("cnn", _set((*SEQ, 4), "Flaten"), (*SEQ, 4), "enum"),
     "misspelt Dense argument": (
@@ -187,6 +208,13 @@ BROKEN: dict[str, tuple[str, Change, tuple[Any, ...], str]] = {
     ),
     "epochs as a string": ("mlp", _set(("fit", "epochs"), "ten"), ("fit", "epochs"), "type"),
     "epochs zero": ("mlp", _set(("fit", "epochs"), 0), ("fit", "epochs"), "exclusiveMinimum"),
+    "epochs negative": (
+        "mlp",
+        _set(("fit", "epochs"), -3),
+        ("fit", "epochs"),
+        "exclusiveMinimum",
+    ),
+    "unknown fit key": ("mlp", _set(("fit", "epochz"), 3), ("fit",), "additionalProperties"),
     "two model kinds": (
         "mlp",
         _set(("model", "subclass"), {"class": "net.py:Net", "input": {"shape": [4]}}),
@@ -365,3 +393,82 @@ def test_valid_variants_are_accepted(validator: Draft202012Validator, case: str)
     change(doc)
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
     assert errors == []
+
+
+# --- `${VAR}` interpolation and base files: what the loader accepts, the schema accepts ------
+
+INTERPOLATED: dict[tuple[Any, ...], str] = {
+    ("seed",): "${SEED:-7}",
+    ("fit", "epochs"): "${EPOCHS}",
+    ("fit", "batch_size"): "${BATCH_SIZE:-16}",
+    ("model", "sequential", "input", "shape", 0): "${FEATURES:-4}",
+    (*SEQ, 1, "Dense", "units"): "${UNITS:-16}",
+    ("compile", "optimizer"): "${OPTIMIZER:-adam}",
+    ("compile", "jit_compile"): "${JIT:-false}",
+    ("data", "split", "validation"): "${VALIDATION:-0.2}",
+    ("data", "split", "stratify"): "${STRATIFY:-true}",
+    ("name",): "iris-${RUN:-1}",
+}
+
+
+def test_interpolation_is_accepted_where_the_loader_types_it(
+    validator: Draft202012Validator,
+) -> None:
+    doc = _load(TEMPLATES_DIR / "mlp.yaml")
+    for path, value in INTERPOLATED.items():
+        _set(path, value)(doc)
+    text = yaml.safe_dump(doc, sort_keys=False)
+    # The editor sees the strings as written...
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+    assert errors == []
+    assert yaml.safe_load(text) == doc
+    # ...and the loader substitutes and types them.
+    parsed = parse_yaml(text, str(TEMPLATES_DIR / "<spec>"), env={"EPOCHS": "5"})
+    spec = spec_from_document(parsed)
+    assert (spec.seed, spec.fit.epochs, spec.fit.batch_size, spec.name) == (7, 5, 16, "iris-1")
+    assert spec.data is not None and spec.data.split is not None
+    assert (spec.data.split.validation, spec.data.split.stratify) == (0.2, True)
+
+
+def test_interpolation_in_a_child_spec(validator: Draft202012Validator) -> None:
+    child = {"name": "iris-env", "extends": "base.yaml", "fit": {"epochs": "${EPOCHS:-5}"}}
+    assert list(validator.iter_errors(child)) == []
+    child["fit"]["epochs"] = "five"
+    assert not validator.is_valid(child)
+
+
+BASE = """\
+seed: 7
+model:
+  sequential:
+    input: {shape: [4]}
+    layers:
+      - Normalization
+      - Dense: {units: 16, activation: relu}
+      - Dense: {units: 3, activation: softmax}
+compile:
+  optimizer: {Adam: {learning_rate: 0.01}}
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+fit: {epochs: 40, batch_size: 16}
+data:
+  path: data/iris.csv
+  target: species
+  split: {validation: 0.2, test: 0.2, stratify: true}
+"""
+
+
+def test_base_file_without_name_is_accepted(
+    validator: Draft202012Validator, schema: dict[str, Any]
+) -> None:
+    """docs/spec.md's `base.yaml`: no `name`, left to the specs that extend it."""
+    base = yaml.safe_load(BASE)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(base)]
+    assert errors == []
+    assert "kerascli validate" in schema["properties"]["name"]["description"]
+    # Its other required keys still apply, and a misspelt key is still an error.
+    assert not validator.is_valid({k: v for k, v in base.items() if k != "model"})
+    assert not validator.is_valid({**base, "nmae": "iris"})
+    # The loader still requires `name` on the spec it runs.
+    with pytest.raises(SpecError, match="name"):
+        load_spec_dict(base, TEMPLATES_DIR)

@@ -125,9 +125,15 @@ def test_named_inputs_and_outputs_of_a_functional_model(tmp_path: Path) -> None:
         "inputs": {"sepal": ["sepal_length", "sepal_width"], "petal": ["petal_length"]},
         "outputs": {"species": "species", "width": "petal_width"},
     }
-    # petal gives one column where the model wants two: a located shape error.
+    # petal gives one column where the model wants two: a located shape error, from the
+    # spec checks (validate) and, for a spec loaded unchecked, from the data loader itself.
     with pytest.raises(SpecError) as caught:
-        load_data(load_spec(_spec(tmp_path, data, model)))
+        load_spec(_spec(tmp_path, data, model))
+    (problem,) = caught.value.problems
+    assert problem.path == "data.inputs.petal"
+    assert problem.message == "1 column for input 'petal' of shape [2] (needs 2)"
+    with pytest.raises(SpecError) as caught:
+        load_data(load_spec(_spec(tmp_path, data, model), check=False))
     (problem,) = caught.value.problems
     assert "input 'petal' expects shape [2]" in problem.message
     assert "1 columns" in problem.message
@@ -192,3 +198,16 @@ def test_npz_labels_of_shape_n_by_1_stratify(tmp_path: Path) -> None:
     )
     test = load_data(load_spec(path)).splits["test"]
     assert np.bincount(test.y[:, 0]).tolist() == [5, 5, 5]
+
+
+@pytest.mark.parametrize("mapping", ["features", "inputs"])
+def test_subclass_with_one_named_input_gets_a_dict(tmp_path: Path, mapping: str) -> None:
+    shutil.copy(IRIS_CSV, tmp_path / "iris.csv")
+    (tmp_path / "net.py").write_text("class Net:\n    pass\n")  # not imported by load_data
+    columns = {"features": FEATURES} if mapping == "features" else {"inputs": {"x": FEATURES}}
+    model = {"subclass": {"class": "net.py:Net", "inputs": {"x": {"shape": [4]}}}}
+    data = {"path": "iris.csv", **columns, "target": "species", "split": {"test": 0.2}}
+    loaded = load_data(load_spec(_spec(tmp_path, data, model)))
+    train = loaded.splits["train"]
+    assert isinstance(train.x, dict) and set(train.x) == {"x"}  # the model is called on {x: ...}
+    assert train.x["x"].shape == (120, 4)

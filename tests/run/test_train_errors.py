@@ -61,7 +61,10 @@ def test_wrong_input_width(cli, tmp_path: Path) -> None:
         "train", IRIS, "--set", "model.sequential.input.shape=[3]", "--runs-dir", tmp_path / "runs"
     )
     assert result.code == 2
-    assert "expects shape [3]" in result.err and "4 columns" in result.err
+    line = next(i for i, t in enumerate(IRIS.read_text().splitlines(), 1) if "features:" in t)
+    assert f"iris_mlp.yaml:{line}:" in result.err
+    assert "data.features: 4 columns for input shape [3] (needs 3)" in result.err
+    assert not (tmp_path / "runs").exists()  # caught before a run directory is made
 
 
 @pytest.mark.parametrize(
