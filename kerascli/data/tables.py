@@ -105,11 +105,18 @@ def _column(table: Table, name: str) -> list[str] | np.ndarray:
 def numeric(table: Table, names: list[str] | str) -> np.ndarray:
     """Numeric values of columns (a 2-D array) or of one NPZ array, as float/int numpy."""
     if table.kind not in ("csv", "tsv"):
-        if isinstance(names, list):
-            if len(names) != 1:
-                raise DataError(f"name one array, got {names}", table.path)
-            names = names[0]
-        return np.asarray(_column(table, names))
+        if isinstance(names, str) or len(names) == 1 or table.kind == "npy":
+            # an NPY file is one array: for columns named in the spec, it holds them in order
+            return np.asarray(_column(table, names if isinstance(names, str) else names[0]))
+        if all(name in table.columns for name in names):  # one array per column
+            return np.column_stack([np.asarray(table.columns[name]) for name in names])
+        missing = [name for name in names if name not in table.columns]
+        raise DataError(
+            f"no array {', '.join(repr(m) for m in missing)}: give one array per column, or an "
+            f"NPY file of the {len(names)} columns in order "
+            f"(arrays here: {', '.join(table.columns) or 'none'})",
+            table.path,
+        )
     columns = [names] if isinstance(names, str) else names
     out = np.empty((table.rows, len(columns)), dtype=np.float64)
     for j, name in enumerate(columns):

@@ -191,13 +191,17 @@ def train(
         batch = spec.fit.batch_size
         fit = spec.fit
         validation = data.splits.get("validation")
+        train_data = make_dataset(train_split, spec.data, batch, spec.seed, training=True)
+        if fit.steps_per_epoch:  # epochs of that many batches, the data cycling as needed
+            train_data = train_data.repeat()
+        validation_data = None
+        if validation is not None:
+            validation_data = make_dataset(validation, spec.data, batch, spec.seed, training=False)
+            if fit.validation_steps:
+                validation_data = validation_data.repeat()
         model.fit(
-            make_dataset(train_split, spec.data, batch, spec.seed, training=True),
-            validation_data=(
-                make_dataset(validation, spec.data, batch, spec.seed, training=False)
-                if validation is not None
-                else None
-            ),
+            train_data,
+            validation_data=validation_data,
             epochs=fit.epochs,
             initial_epoch=fit.initial_epoch,
             steps_per_epoch=fit.steps_per_epoch,

@@ -13,6 +13,8 @@ def resolved_spec(spec: Spec) -> dict[str, Any]:
     """Plain data of a validated spec, defaults filled in, Keras's key names kept."""
     data = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
     data.pop("extends", None)
+    if spec.seed is None:  # `seed: null` (unseeded) must not reload as the default seed
+        data = {"name": data.pop("name"), "seed": None, **data}
     return data
 
 

@@ -95,10 +95,10 @@ def _interpolate(value: str, env: dict[str, str]) -> tuple[Any, str | None]:
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
+        if default is not None and not env.get(name):  # as in a shell: unset or empty
+            return default
         if name in env:
             return env[name]
-        if default is not None:
-            return default
         missing.append(name)
         return ""
 

@@ -349,6 +349,10 @@ def test_env_values_with_defaults(cli, iris_copy: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("EPOCHS", "5")
     data = merged(cli, spec)
     assert (data["name"], data["fit"]["epochs"]) == ("iris-ci", 5)
+    monkeypatch.setenv("SUFFIX", "")  # set but empty: the default, as `${VAR:-x}` in a shell
+    monkeypatch.setenv("EPOCHS", "")
+    data = merged(cli, spec)
+    assert (data["name"], data["fit"]["epochs"]) == ("iris-dev", 3)
     monkeypatch.setenv("EPOCHS", "many")
     line = only_error(cli("validate", spec))
     assert line.startswith(f"{spec}:4:11: fit.epochs: Input should be a valid integer")

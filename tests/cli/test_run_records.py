@@ -132,3 +132,14 @@ def test_runs_lists_one_names_directory_and_many_metrics(cli, tmp_path: Path) ->
     text = listing.out.replace("│", " ")
     assert "accuracy 0.9000" in " ".join(text.split())  # one wrapped column, values kept
     assert "metric_5 0.5000" in " ".join(text.split())
+
+
+def test_unseeded_run_is_evaluated_on_its_own_test_split(cli, tmp_path: Path) -> None:
+    result = cli(
+        "train", IRIS, "--epochs", "2", "--runs-dir", tmp_path, "--json", "--set", "seed=null"
+    )
+    assert result.code == 0, result.err
+    run = Path(result.json()["run_dir"])
+    assert yaml.safe_load((run / "spec.yaml").read_text())["seed"] is None
+    evaluated = cli("evaluate", run, "--json").json()["metrics"]
+    assert evaluated == pytest.approx(result.json()["metrics"]["test"])

@@ -40,3 +40,26 @@ def test_regression_predicts_one_named_column(cli, tmp_path: Path) -> None:
     document = predicted.json()
     assert document["columns"] == ["next"]
     assert len(document["predictions"]["next"]) == document["rows"] == 800
+
+
+def test_csv_trained_model_predicts_from_npy_and_npz(cli, tmp_path: Path) -> None:
+    trained = cli(
+        "train", SPECS / "iris_mlp.yaml", "--epochs", "2", "--runs-dir", tmp_path, "--json"
+    )
+    assert trained.code == 0, trained.err
+    iris_run_dir = trained.json()["run_dir"]
+    columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    with open(SPECS / "data" / "iris.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    x = np.array([[float(r[c]) for c in columns] for r in rows], dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "x.npz", **{c: x[:, i] for i, c in enumerate(columns)})
+    from_csv = cli("predict", iris_run_dir, SPECS / "data" / "iris.csv", "--json").json()
+    for name in ("x.npy", "x.npz"):
+        result = cli("predict", iris_run_dir, tmp_path / name, "--json")
+        assert result.code == 0, result.err
+        assert result.json()["predictions"] == from_csv["predictions"]
+    np.savez(tmp_path / "bad.npz", features=x)
+    bad = cli("predict", iris_run_dir, tmp_path / "bad.npz")
+    assert bad.code == 2
+    assert "no array 'sepal_length'" in bad.err and "arrays here: features" in bad.err
