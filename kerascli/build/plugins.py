@@ -48,7 +48,11 @@ def load_object(ref: str, where: Problem | None = None) -> Any:
     module_ref, _, name = ref.rpartition(":")
     module = _import_located(module_ref, where)
     if not hasattr(module, name):
-        found = [n for n, o in vars(module).items() if inspect.isclass(o) and not n.startswith("_")]
+        found = [
+            n
+            for n, o in vars(module).items()
+            if inspect.isclass(o) and not n.startswith("_") and o.__module__ == module.__name__
+        ]  # classes the file defines, not those it imports
         message = f"no class '{name}' in {module_ref}"
         if found:
             message += f" (it defines: {', '.join(sorted(found))})"

@@ -20,6 +20,9 @@ from kerascli.spec.problems import Problem, SpecError, cause_line
 app = typer.Typer(
     name="kerascli",
     help="Declarative, YAML-driven training for tf.keras: validate, train, evaluate, predict.",
+    epilog="Every command takes --debug (show tracebacks) and --json (one JSON document on "
+    "stdout). Exit codes: 0 ok, 1 runtime failure, 2 invalid spec or arguments, 3 a quality "
+    "gate failed.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -47,6 +50,26 @@ def _json_mode() -> bool:
 
 
 _debug = False  # `--debug` of the running command (set by `main`)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from kerascli import __version__
+
+        render.stdout.print(f"kerascli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print kerascli's version.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Declarative, YAML-driven training for tf.keras: validate, train, evaluate, predict."""
 
 
 @app.command()
@@ -120,7 +143,11 @@ def config(spec: SpecArg, set_: SetOpt = None, json_: JsonOpt = False) -> None:
 RequireOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--require", "-r", help="A quality gate such as 'val_accuracy>=0.9' (repeatable)."
+        "--require",
+        "-r",
+        help="A quality gate METRIC OP NUMBER (repeatable): train's metrics are named "
+        "'accuracy', 'val_accuracy', 'test_accuracy'; evaluate's by their own name, "
+        "e.g. 'accuracy>=0.9'.",
     ),
 ]
 QuietOpt = Annotated[

@@ -135,7 +135,10 @@ def _shape_input(
         if None not in shape and math.prod(shape) == math.prod(got or (1,)):
             values = values.reshape((rows, *shape))
         else:
-            what = f"{len(source)} columns" if isinstance(source, list) else f"shape {list(got)}"
+            if isinstance(source, list):
+                what = f"{len(source)} column{'s' if len(source) != 1 else ''}"
+            else:
+                what = f"shape {list(got)}"
             label = f"input '{name}'" if name else "the model input"
             need = math.prod(s or 1 for s in shape)
             raise DataError(

@@ -47,7 +47,16 @@ def load_run(target: str | Path, spec_path: str | Path | None = None) -> LoadedR
         raise KerasCliError(f"no model at {model_path} (is the run finished? see its run.json)")
     spec_file = Path(spec_path) if spec_path else run_dir / "spec.yaml"
     if not spec_file.is_file():
-        raise KerasCliError(f"no spec for {model_path}: pass --spec SPEC")
+        raise SpecError(
+            [
+                Problem(
+                    f"no spec for {model_path}: pass --spec SPEC (its data section says which "
+                    "columns or arrays are the inputs and targets)",
+                    "",
+                    "--spec",
+                )
+            ]
+        )
     spec = load_spec(spec_file)
     builder = Builder(spec)
     custom = builder.registry.custom_objects()

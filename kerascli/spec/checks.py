@@ -37,7 +37,9 @@ def check_call(
     if name not in known:
         if name in catalog.identifiers(family):
             if args:
-                yield (path, f"'{name}' takes no arguments; use its class name for arguments", True)
+                cls = next((c for c in known if c.lower() == name.replace("_", "").lower()), None)
+                use = f"write {cls} for arguments" if cls else "use its class name for arguments"
+                yield (path, f"'{name}' takes no arguments; {use}", True)
             return
         if not lenient:
             hint = did_you_mean(name, catalog.names(family))

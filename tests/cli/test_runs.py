@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -146,7 +147,7 @@ def test_run_files(runs: Path) -> None:
 # --- the exit-code and --json contract ------------------------------------------------------
 
 # (arguments, exit code): {run} a completed run, {failed} a failed one, {runs} their folder,
-# {empty} an empty folder, {bad} a spec with an unknown argument.
+# {empty} an empty folder, {bad} a spec with an unknown argument, {bare} a model.keras alone.
 CASES = [
     (["validate", IRIS], 0),
     (["config", IRIS, "--set", "fit.epochs=2"], 0),
@@ -170,6 +171,10 @@ CASES = [
     (["train", IRIS, "--require", "loss<", "--runs-dir", "{empty}"], 2),
     (["evaluate", "{run}", "--require", "los<1"], 2),
     (["predict", "{run}", "{empty}/missing.csv"], 2),
+    (["evaluate", "{bare}", "--data", IRIS_CSV], 2),
+    (["predict", "{bare}", IRIS_CSV], 2),
+    (["evaluate", "{bare}", "--spec", IRIS], 0),
+    (["train", IRIS, "--name", "../out", "--runs-dir", "{empty}"], 2),
     (["runs", "{runs}", "--compare", "iris-mlp/1", "iris-mlp/7"], 2),
     (["no-such-command"], 2),
     (["evaluate", "{run}", "--require", "loss<0.0001"], 3),
@@ -190,6 +195,9 @@ def test_exit_codes(cli, runs: Path, tmp_path: Path, args: list, code: int) -> N
         "{bad}": bad,
     }
     (tmp_path / "empty").mkdir()
+    (tmp_path / "bare").mkdir()
+    places["{bare}"] = tmp_path / "bare" / "model.keras"
+    shutil.copy(runs / "iris-mlp" / "1" / "model.keras", places["{bare}"])
     argv = [str(a) for a in args]
     for key, value in places.items():
         argv = [a.replace(key, str(value)) for a in argv]

@@ -128,6 +128,11 @@ EXPECTED: dict[str, list[str]] = {
     "layer_missing_argument": [
         "6:9: model.sequential.layers[0].Dense: Dense needs the argument 'units'"
     ],
+    "identifier_with_arguments": [
+        "7:3: compile.optimizer: 'adam' takes no arguments; write Adam for arguments",
+        "8:3: compile.loss: 'sparse_categorical_crossentropy' takes no arguments; write"
+        " SparseCategoricalCrossentropy for arguments",
+    ],
     "unknown_optimizer": [
         "7:15: compile.optimizer.Adamm: unknown optimizer 'Adamm' (did you mean 'Adam' or"
         " 'AdamW' or 'Adamax'?)"
