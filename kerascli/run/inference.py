@@ -113,7 +113,7 @@ def _columns(
     return {f"{label}_{i}": values[:, i] for i in range(values.shape[1])}
 
 
-def _loss_name(spec: Spec, output: str) -> str:
+def loss_name(spec: Spec, output: str) -> str:
     """The name of the loss an output trains with (`''` when the spec has none)."""
     loss: Any = spec.compile.loss
     if isinstance(loss, dict) and output in loss:
@@ -125,7 +125,7 @@ def _loss_name(spec: Spec, output: str) -> str:
 
 def _index_classes(spec: Spec, output: str, units: int) -> list[str] | None:
     """Class names `0..n-1` for a classifier trained on integer labels (a crossentropy loss)."""
-    name = _loss_name(spec, output).lower().replace("_", "")
+    name = loss_name(spec, output).lower().replace("_", "")
     if "crossentropy" not in name:
         return None
     if units > 1 and "categorical" in name:

@@ -19,6 +19,7 @@ from kerascli.data.pipeline import make_dataset
 from kerascli.run.callbacks import gate_name_check, history_writer, spec_callbacks
 from kerascli.run.compile import compile_model
 from kerascli.run.gates import Gate
+from kerascli.run.inference import loss_name
 from kerascli.run.progress import format_logs, make_progress
 from kerascli.run.rundir import RunDir, environment, write_json
 from kerascli.spec.dump import resolved_spec, to_yaml
@@ -128,6 +129,50 @@ def _class_weight(spec: Spec, data: Data) -> dict[int, float] | None:
     return out
 
 
+def _output_path(spec: Spec, output: str) -> tuple[str | int, ...]:
+    """Where the layer giving `output` is written in the spec."""
+    model = spec.model
+    if model.sequential is not None:
+        return ("model", "sequential", "layers", len(model.sequential.layers) - 1)
+    if model.functional is not None:
+        fn = model.functional
+        node = output if output != SINGLE else fn.output_names[0]
+        return ("model", "functional", "layers", node)
+    return ("model", "subclass", "args")
+
+
+def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
+    """Integer class ids trained with a sparse categorical loss must fit their output:
+    ids 0..n-1 need n units (Keras would fail mid-fit with `indices[0] = 2 is not in [0, 2)`)."""
+    spec = builder.spec
+    if "sparsecategorical" not in str(spec.compile.loss).lower().replace("_", ""):
+        return
+    x = data.splits["train"].x
+    sample = {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
+    raw = model(sample, training=False)  # one row: the output shapes of any kind of model
+    raw = raw if isinstance(raw, dict) else {SINGLE: raw}
+    outputs = dict(raw) if len(raw) > 1 else {SINGLE: next(iter(raw.values()))}
+    for name, tensor in outputs.items():
+        if "sparsecategorical" not in loss_name(spec, name).lower().replace("_", ""):
+            continue
+        ids = [
+            s.y if name == SINGLE or not isinstance(s.y, dict) else s.y.get(name)
+            for s in data.splits.values()
+        ]
+        ids = [np.asarray(i) for i in ids if i is not None and np.size(i)]
+        units = tensor.shape[-1]
+        if not ids or units is None or not np.issubdtype(ids[0].dtype, np.number):
+            continue
+        top = int(max(i.max() for i in ids))
+        if top >= units:
+            label = f"output '{name}'" if name else "the output layer"
+            raise builder.error(
+                _output_path(spec, name),
+                f"the target has {top + 1} classes (ids 0 to {top}) but {label} gives "
+                f"{units} unit{'s' if units != 1 else ''}; give it {top + 1} units",
+            )
+
+
 def _save_model(model: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     model.save(tmp)
@@ -167,6 +212,7 @@ def train(
     data = load_data(spec)  # data and model errors come before any run directory is made
     builder = Builder(spec)
     model = builder.build()
+    check_class_ids(builder, model, data)
     doc = spec.document
     spec_file = doc.file if doc is not None and not doc.file.endswith("<spec>") else None
     run = RunDir.create(runs_dir, name or spec.name, environment(spec.seed, spec_file))

@@ -180,3 +180,31 @@ def test_quality_gates(cli, tmp_path: Path) -> None:
     unknown = cli("evaluate", tmp_path / "runs" / "iris-mlp" / "1", "--require", "acc>=0.5")
     assert unknown.code == 2
     assert "no metric 'acc'" in unknown.err
+
+
+@pytest.mark.parametrize(
+    ("spec", "override", "path", "message"),
+    [
+        (
+            "iris_mlp.yaml",
+            "model.sequential.layers[3].Dense.units=2",
+            "model.sequential.layers[3]",
+            "the target has 3 classes (ids 0 to 2) but the output layer gives 2 units; "
+            "give it 3 units",
+        ),
+        (
+            "digits_subclass.yaml",
+            "model.subclass.args.classes=8",
+            "model.subclass.args",
+            "the target has 10 classes (ids 0 to 9) but the output layer gives 8 units; "
+            "give it 10 units",
+        ),
+    ],
+)
+def test_too_few_output_units_for_the_classes(
+    cli, tmp_path: Path, spec: str, override: str, path: str, message: str
+) -> None:
+    result = cli("train", SPECS / spec, "--set", override, "--runs-dir", tmp_path / "runs")
+    assert result.code == 2, result.err
+    assert f"{path}: {message}" in result.err
+    assert not (tmp_path / "runs").exists()  # found before a run directory is made
