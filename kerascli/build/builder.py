@@ -11,8 +11,28 @@ from kerascli.build.plugins import load_object, load_plugins
 from kerascli.build.registry import Registry, UnknownName
 from kerascli.spec.checks import nested_family
 from kerascli.spec.models import InputSpec, Spec, call_parts
-from kerascli.spec.problems import KeyPath, Problem, SpecError
+from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean
 from kerascli.spec.source import Document
+
+
+def _unknown_argument(target: Any, args: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """The first argument `target`'s constructor does not name, and the names it does."""
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return None
+    known = [n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    for base in getattr(target, "__mro__", ())[1:]:  # what **kwargs passes up (name, dtype...)
+        if base.__module__.startswith("keras"):
+            try:
+                base_params = inspect.signature(base.__init__).parameters
+                known += [n for n in base_params if n not in known]
+            except (TypeError, ValueError):
+                pass
+            break
+    known = [n for n in known if n not in ("self", "kwargs", "args")]
+    bad = [k for k in args if k not in known]
+    return (bad[0], known) if bad else None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -75,10 +95,19 @@ class Builder:
             return target(**kwargs)
         except (TypeError, ValueError, NotImplementedError, AttributeError, KeyError) as exc:
             text = _one_line(exc)
+            unknown = _unknown_argument(target, args) if "keyword" in text else None
+            if unknown is not None:  # a plugin class (Keras's own are checked before building)
+                arg, known = unknown
+                raise self.error(
+                    (*path, name, arg),
+                    f"unknown argument '{arg}' for {name}{did_you_mean(arg, known)}",
+                    at_key=True,
+                ) from exc
             # "Received: units=0" names the argument: point at its value.
             bad = [k for k in args if f"{k}=" in text or f"`{k}`" in text]
             where = (*path, name, bad[0]) if bad else (*path, name)
-            raise self.error(where, f"{name}: {text}", at_key=not bad) from exc
+            message = text if name in text else f"{name}: {text}"  # the class named once
+            raise self.error(where, message, at_key=not bad) from exc
 
     def call(self, family: str, call: dict[str, dict[str, Any]], path: KeyPath) -> Any:
         name, args = call_parts(call)

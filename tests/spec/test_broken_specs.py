@@ -26,6 +26,7 @@ DEEP = {
     "deep_bad_value",
     "deep_conv_on_flat_input",
     "plugin_raises",
+    "plugin_layer_arg_misspelt",
     "subclass_class_missing",
     "subclass_plugin_raises",
 }
@@ -201,6 +202,10 @@ EXPECTED: dict[str, list[str]] = {
     ],
     # -- files: plugins, subclass, data --------------------------------------------------
     "plugin_missing_file": ["2:11: plugins[0]: plugin file not found: {dir}/plugins/nowhere.py"],
+    "plugin_layer_arg_misspelt": [
+        "8:17: model.sequential.layers[0].Scale.nmae: unknown argument 'nmae' for Scale"
+        " (did you mean 'name'?)"
+    ],
     "plugin_raises": [
         "4:5: plugins[0]: plugin '{dir}/plugins/boom.py' failed to import: RuntimeError:"
         " plugin exploded on import"
