@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from kerascli.spec.problems import KeyPath, Problem, SpecError
-from kerascli.spec.source import Document, Mark, load_value, read_yaml
+from kerascli.spec.problems import KeyPath, Problem, SpecError, format_path
+from kerascli.spec.source import Document, Mark, load_value, read_yaml, yaml_problem
 
 
 def _drop_marks(doc: Document, prefix: KeyPath) -> None:
@@ -138,6 +138,30 @@ def _expects_text(path: KeyPath) -> bool:
     return False
 
 
+def _dead_end(data: Any, path: KeyPath) -> str:
+    """Why `path` does not lead into `data`: where it stops, and what is there instead."""
+    target = data
+    for i, part in enumerate(path):
+        here = format_path(path[:i]) or "the spec"
+        if isinstance(target, list):
+            if not isinstance(part, int):
+                hint = f" (write {format_path((*path[:i], 0))})" if part.isdigit() else ""
+                return f"{here} is a list: index it with [N]{hint}"
+            if part > len(target):
+                return f"{here} has {len(target)} items: index {part} is past its end"
+            if part == len(target):
+                break
+        elif isinstance(target, dict):
+            if isinstance(part, int):
+                return f"{here} is a mapping: name a key, not an index [{part}]"
+            if part not in target:
+                break
+        else:
+            return f"{here} is a value ({target!r}), not a mapping or list"
+        target = target[part]
+    return "this key path does not lead into the spec's mappings and lists"
+
+
 def apply_overrides(doc: Document, overrides: list[str] | tuple[str, ...]) -> Document:
     """Apply `a.b=value` overrides, typed by the schema.
 
@@ -156,8 +180,16 @@ def apply_overrides(doc: Document, overrides: list[str] | tuple[str, ...]) -> Do
             value = load_value(raw) if raw.strip() else ""
             if isinstance(value, (bool, int, float)) and _expects_text(path):
                 value = raw.strip()
-        except (ValueError, yaml.YAMLError) as exc:
+        except ValueError as exc:
             problems.append(Problem(f"cannot read override: {exc}".splitlines()[0], "", source))
+            continue
+        except yaml.MarkedYAMLError as exc:
+            message = yaml_problem(exc, source).message.removeprefix("invalid YAML: ")
+            message = message.replace("the file ends", "the value ends")
+            problems.append(Problem(f"cannot read the value as YAML: {message}", "", source))
+            continue
+        except yaml.YAMLError as exc:
+            problems.append(Problem(f"cannot read the value: {exc}".splitlines()[0], "", source))
             continue
         if not isinstance(doc.data, dict):
             doc.data = {}
@@ -182,11 +214,7 @@ def apply_overrides(doc: Document, overrides: list[str] | tuple[str, ...]) -> Do
             else:
                 target[last] = value
         else:
-            problems.append(
-                Problem(
-                    "this key path does not lead into the spec's mappings and lists", key, source
-                )
-            )
+            problems.append(Problem(_dead_end(doc.data, path), key, source))
             continue
         _drop_marks(doc, path)
         mark = Mark(source, None, None)

@@ -73,7 +73,10 @@ def test_wrong_input_width(cli, tmp_path: Path) -> None:
         ("fit.epochs=abc", "fit.epochs"),
         ("fit.epoch=3", "unknown key 'epoch'"),
         ("fit", "expected KEY.PATH=VALUE"),
-        ("model.sequential.layers[9].Dense.units=3", "does not lead into"),
+        ("model.sequential.layers[9].Dense.units=3", "layers has 4 items: index 9 is past"),
+        ("model.sequential.layers.0.Dense.units=3", "(write model.sequential.layers[0])"),
+        ("fit.epochs.x=3", "fit.epochs is a value (60), not a mapping or list"),
+        ("data.features=[a, b", "cannot read the value as YAML: unclosed '['"),
     ],
 )
 def test_bad_override(cli, tmp_path: Path, override: str, expected: str) -> None:
