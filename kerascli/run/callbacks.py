@@ -34,7 +34,9 @@ def _default_path(name: str, args: dict[str, Any], run_path: Path) -> dict[str, 
         }[name]
     value = Path(str(args.get(key, default)))
     if not value.is_absolute():
-        value = run_path / value
+        # A backup is for the next run of the same name to resume from: it lives beside the
+        # numbered runs (runs/<name>/backup), not inside one of them.
+        value = (run_path.parent if name == "BackupAndRestore" else run_path) / value
     value.parent.mkdir(parents=True, exist_ok=True)
     args[key] = str(value)
     return args

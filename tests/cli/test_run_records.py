@@ -143,3 +143,37 @@ def test_unseeded_run_is_evaluated_on_its_own_test_split(cli, tmp_path: Path) ->
     assert yaml.safe_load((run / "spec.yaml").read_text())["seed"] is None
     evaluated = cli("evaluate", run, "--json").json()["metrics"]
     assert evaluated == pytest.approx(result.json()["metrics"]["test"])
+
+
+def test_backup_and_restore_resumes_in_the_next_run(cli, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "stop.py",
+        """
+        import keras
+
+        class StopAt(keras.callbacks.Callback):
+            def __init__(self, epoch):
+                super().__init__()
+                self.epoch = epoch
+
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch + 1 == self.epoch:
+                    raise RuntimeError(f"stopped at epoch {self.epoch}")
+        """,
+    )
+    base = f"extends: {IRIS}\nfit: {{epochs: 5}}\nplugins: [stop.py]\n"
+    first = write(
+        tmp_path, "first.yaml", base + "callbacks: [BackupAndRestore, {StopAt: {epoch: 3}}]"
+    )
+    again = write(tmp_path, "again.yaml", base + "callbacks: [BackupAndRestore]")
+    runs = tmp_path / "runs"
+    assert cli("train", first, "--runs-dir", runs, "--quiet").code == 1
+    assert (runs / "iris-mlp" / "backup").is_dir()
+    resumed = cli("train", again, "--runs-dir", runs, "--quiet")
+    assert resumed.code == 0, resumed.err
+    with open(runs / "iris-mlp" / "2" / "history.csv") as handle:
+        epochs = [int(float(line.split(",")[0])) for line in handle.readlines()[1:]]
+    assert epochs == [4, 5]  # epochs 1-3 were done (and backed up) by the first run
+    assert not (runs / "iris-mlp" / "backup").exists()  # Keras removes it once training ends
+    assert cli("runs", runs, "--json").json()["runs"][-1]["n"] == 2  # the backup is no run
