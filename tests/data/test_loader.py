@@ -136,7 +136,7 @@ def test_named_inputs_and_outputs_of_a_functional_model(tmp_path: Path) -> None:
         load_data(load_spec(_spec(tmp_path, data, model), check=False))
     (problem,) = caught.value.problems
     assert "input 'petal' expects shape [2]" in problem.message
-    assert "1 columns" in problem.message
+    assert "1 column (petal_length)" in problem.message
 
     data["inputs"]["petal"] = ["petal_length", "petal_width"]
     loaded = load_data(load_spec(_spec(tmp_path, data, model)))
