@@ -212,7 +212,7 @@ class Builder:
             raise self.error((*base, "class"), f"{sub.class_} is not a keras.Model subclass")
         args = {k: self.value(v, (*base, "args", k)) for k, v in sub.args.items()}
         try:
-            model = cls(**args)
+            model: Any = cls(**args)
         except Exception as exc:
             raise self.error((*base, "args"), f"{cls.__name__}(...): {_one_line(exc)}") from exc
 

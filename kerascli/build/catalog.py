@@ -42,7 +42,7 @@ def describe(target: Any) -> dict[str, Any]:
     if inspect.isclass(target):
         for klass in target.__mro__:
             if "__init__" in vars(klass):
-                functions.append(klass.__init__)
+                functions.append(vars(klass)["__init__"])
     for function in functions:
         try:
             signature = inspect.signature(function)

@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     try:  # Typer >= 0.20 vendors Click as `typer._click` and no longer depends on it
         from typer._click.exceptions import ClickException
     except ImportError:  # pragma: no cover - older Typer re-exports Click's own classes
-        from click.exceptions import ClickException
+        from click.exceptions import ClickException  # type: ignore[assignment]
 
     global _debug
     args = list(sys.argv[1:] if argv is None else argv)

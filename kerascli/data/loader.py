@@ -132,7 +132,7 @@ def _shape_input(
         s is None or s == g for s, g in zip(shape, got, strict=True)
     )
     if not fits:
-        if None not in shape and math.prod(shape) == math.prod(got or (1,)):
+        if None not in shape and math.prod(s or 1 for s in shape) == math.prod(got or (1,)):
             values = values.reshape((rows, *shape))
         else:
             if isinstance(source, list):

@@ -32,8 +32,8 @@ def make_progress(epochs: int, stream: TextIO | None = None, plain: bool | None 
     """The progress callback for a run (a `keras.callbacks.Callback`)."""
     import keras
 
-    stream = stream or sys.stdout
-    plain = use_plain(stream, False) if plain is None else plain
+    out: TextIO = stream or sys.stdout
+    plain = use_plain(out, False) if plain is None else plain
 
     class PlainProgress(keras.callbacks.Callback):
         """One line per epoch: `epoch 3/20 - 0.4s - loss: 0.1234 - val_loss: ...`."""
@@ -47,14 +47,14 @@ def make_progress(epochs: int, stream: TextIO | None = None, plain: bool | None 
             line = (
                 f"epoch {epoch + 1:>{width}}/{epochs} - {seconds:.1f}s - {format_logs(logs or {})}"
             )
-            stream.write(line + "\n")
-            stream.flush()
+            out.write(line + "\n")
+            out.flush()
 
     class RichProgress(PlainProgress):
         """A live bar per epoch with the running loss, and a line per finished epoch."""
 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            self.console = Console(file=stream)
+            self.console = Console(file=out)
             self.bar = Progress(
                 TextColumn("epoch {task.fields[epoch]}"),
                 BarColumn(),

@@ -155,15 +155,15 @@ def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
     for name, tensor in outputs.items():
         if "sparsecategorical" not in loss_name(spec, name).lower().replace("_", ""):
             continue
-        ids = [
+        ids: list[Any] = [
             s.y if name == SINGLE or not isinstance(s.y, dict) else s.y.get(name)
             for s in data.splits.values()
         ]
-        ids = [np.asarray(i) for i in ids if i is not None and np.size(i)]
+        arrays: list[np.ndarray] = [np.asarray(i) for i in ids if i is not None and np.size(i)]
         units = tensor.shape[-1]
-        if not ids or units is None or not np.issubdtype(ids[0].dtype, np.number):
+        if not arrays or units is None or not np.issubdtype(arrays[0].dtype, np.number):
             continue
-        top = int(max(i.max() for i in ids))
+        top = int(max(i.max() for i in arrays))
         if top >= units:
             label = f"output '{name}'" if name else "the output layer"
             raise builder.error(

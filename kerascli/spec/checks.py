@@ -168,15 +168,15 @@ def check_compile(spec: Spec, lenient: bool) -> Iterator[Finding]:
         groups.append((("compile", "metrics"), metrics))
     else:
         yield from _check_output_map(metrics, ("compile", "metrics"), outputs)
-        for key, value in metrics.items():
-            if isinstance(value, list):
-                groups.append((("compile", "metrics", key), value))
+        for key, listed in metrics.items():
+            if isinstance(listed, list):
+                groups.append((("compile", "metrics", key), listed))
             else:
                 path: KeyPath = ("compile", "metrics", key)
-                yield from check_call("metrics", *call_parts(value), path, lenient)
+                yield from check_call("metrics", *call_parts(listed), path, lenient)
     for base, calls in groups:
-        for i, call in enumerate(calls):
-            yield from check_call("metrics", *call_parts(call), (*base, i), lenient)
+        for i, metric in enumerate(calls):
+            yield from check_call("metrics", *call_parts(metric), (*base, i), lenient)
     if isinstance(spec.compile.loss_weights, dict):
         yield from _check_output_map(
             spec.compile.loss_weights, ("compile", "loss_weights"), outputs

@@ -218,7 +218,7 @@ def _get(data: Any, path: KeyPath) -> Any:
 
 def schema_problems(exc: ValidationError, doc: Document) -> list[Problem]:
     """Turn Pydantic's errors into located problems, one per key path."""
-    grouped: dict[KeyPath, list[dict[str, Any]]] = {}
+    grouped: dict[KeyPath, list[Any]] = {}  # pydantic's ErrorDetails
     for error in exc.errors(include_url=False):
         path = _normalise(error["loc"], doc.data, error["type"])
         grouped.setdefault(path, []).append(error)

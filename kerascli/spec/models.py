@@ -268,7 +268,7 @@ class CompileSpec(Strict):
     """Arguments of `model.compile`."""
 
     optimizer: OptimizerCall = Field(
-        default_factory=lambda: {"rmsprop": {}},
+        default_factory=lambda: {"rmsprop": dict[str, Any]()},
         description="Optimizer name or {Class: args}; `learning_rate` may be a schedule. "
         "Defaults to `rmsprop`.",
         examples=["adam", {"Adam": {"learning_rate": 0.001}}],
