@@ -446,10 +446,14 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
         code = EXIT_INVALID
     except SpecError as exc:
+        run_dir = getattr(exc, "run_dir", None)  # e.g. a --require gate naming no metric
         if json_mode:
-            render.print_json({"ok": False, "errors": [p.to_dict() for p in exc.problems]})
+            invalid = {"ok": False, "errors": [p.to_dict() for p in exc.problems]}
+            render.print_json({**invalid, **({"run_dir": str(run_dir)} if run_dir else {})})
         else:
             render.print_problems(exc.problems)
+            if run_dir is not None:
+                render.stderr.print(f"run {run_dir} is marked failed and keeps what it wrote")
         if debug:
             traceback.print_exc()
         code = EXIT_INVALID

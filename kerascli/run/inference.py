@@ -113,14 +113,33 @@ def _columns(
     return {f"{label}_{i}": values[:, i] for i in range(values.shape[1])}
 
 
-def loss_name(spec: Spec, output: str) -> str:
-    """The name of the loss an output trains with (`''` when the spec has none)."""
+def _loss_call(spec: Spec, output: str) -> tuple[str, dict[str, Any]]:
+    """The loss an output trains with, as (name, arguments); `("", {})` when there is none."""
     loss: Any = spec.compile.loss
     if isinstance(loss, dict) and output in loss:
         loss = loss[output]
     if isinstance(loss, dict) and len(loss) == 1:
-        loss = next(iter(loss))
-    return loss if isinstance(loss, str) else ""
+        ((name, args),) = loss.items()
+        return str(name), dict(args or {})
+    return (loss, {}) if isinstance(loss, str) else ("", {})
+
+
+def loss_name(spec: Spec, output: str) -> str:
+    """The name of the loss an output trains with (`''` when the spec has none)."""
+    return _loss_call(spec, output)[0]
+
+
+def _probabilities(spec: Spec, output: str, values: np.ndarray) -> np.ndarray:
+    """Logits of an output trained with `from_logits: true` as probabilities (softmax over
+    several units, sigmoid of one); other outputs as they are."""
+    name, args = _loss_call(spec, output)
+    if not args.get("from_logits") or "crossentropy" not in name.lower().replace("_", ""):
+        return values
+    values = values.astype(np.float64)
+    if values.ndim > 1 and values.shape[-1] > 1:
+        shifted = np.exp(values - values.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+    return 1.0 / (1.0 + np.exp(-values))
 
 
 def _index_classes(spec: Spec, output: str, units: int) -> list[str] | None:
@@ -160,12 +179,13 @@ def predict(
         training=False,
     )
     raw = run.model.predict(dataset, verbose=0)
-    outputs = raw if isinstance(raw, dict) else {SINGLE: raw}
+    outputs = dict(raw) if isinstance(raw, dict) else {SINGLE: raw}
     columns: dict[str, np.ndarray] = {}
     for name, values in outputs.items():
         prefix = "" if len(outputs) == 1 else f"{name}_"
         label = _label(run.spec, name)
-        values = np.asarray(values)
+        values = _probabilities(run.spec, name, np.asarray(values))
+        outputs[name] = values
         classes = run.classes.get(name)
         if classes is None:
             units = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1

@@ -141,19 +141,55 @@ def _output_path(spec: Spec, output: str) -> tuple[str | int, ...]:
     return ("model", "subclass", "args")
 
 
-def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
-    """Integer class ids trained with a sparse categorical loss must fit their output:
-    ids 0..n-1 need n units (Keras would fail mid-fit with `indices[0] = 2 is not in [0, 2)`)."""
-    spec = builder.spec
-    if "sparsecategorical" not in str(spec.compile.loss).lower().replace("_", ""):
-        return
+def _output_tensors(model: Any, data: Data) -> Any:
+    """The model's output tensor(s): symbolic for Sequential and Functional models, from one
+    row of data for a subclass; `None` when that cannot run yet (e.g. before `adapt`)."""
+    try:
+        output = model.output  # a Functional model's (a dict for several outputs)
+    except (AttributeError, ValueError):
+        output = None
+    if output is None:
+        outputs = getattr(model, "outputs", None)  # a Sequential model's
+        output = outputs[0] if outputs and len(outputs) == 1 else None
+    if output is not None:
+        return output
     x = data.splits["train"].x
     sample = {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
-    raw = model(sample, training=False)  # one row: the output shapes of any kind of model
+    try:
+        return model(sample, training=False)
+    except Exception:  # training reports what is wrong, with more context
+        return None
+
+
+def _kind(loss: str) -> str:
+    """`sparse` / `categorical` for the class losses whose targets differ, else `''`."""
+    name = loss.lower().replace("_", "")
+    if "sparsecategorical" in name:
+        return "sparse"
+    if name.startswith("categorical") and "crossentropy" in name:
+        return "categorical"
+    return ""
+
+
+def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
+    """Targets must suit their loss and output, before anything trains:
+
+    - class ids with a sparse categorical loss fit the output: ids 0..n-1 need n units (Keras
+      would fail mid-fit with `indices[0] = 2 is not in [0, 2)`);
+    - a categorical (not sparse) crossentropy gets one-hot rows, not one class per row.
+    """
+    spec = builder.spec
+    loss_text = str(spec.compile.loss).lower().replace("_", "")
+    if "categorical" not in loss_text:
+        return
+    raw = _output_tensors(model, data)
+    if raw is None:
+        return
     raw = raw if isinstance(raw, dict) else {SINGLE: raw}
     outputs = dict(raw) if len(raw) > 1 else {SINGLE: next(iter(raw.values()))}
     for name, tensor in outputs.items():
-        if "sparsecategorical" not in loss_name(spec, name).lower().replace("_", ""):
+        kind = _kind(loss_name(spec, name))
+        if not kind:
             continue
         ids: list[Any] = [
             s.y if name == SINGLE or not isinstance(s.y, dict) else s.y.get(name)
@@ -162,6 +198,20 @@ def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
         arrays: list[np.ndarray] = [np.asarray(i) for i in ids if i is not None and np.size(i)]
         units = tensor.shape[-1]
         if not arrays or units is None or not np.issubdtype(arrays[0].dtype, np.number):
+            continue
+        one_per_row = arrays[0].ndim == 1 or arrays[0].shape[-1] == 1
+        if kind == "categorical" and one_per_row and units > 1:
+            loss_path = (
+                ("compile", "loss")
+                if not isinstance(spec.compile.loss, dict) or (name not in spec.compile.loss)
+                else ("compile", "loss", name)
+            )
+            raise builder.error(
+                loss_path,
+                f"{loss_name(spec, name)} wants one-hot targets ({units} columns), but the "
+                "target has one class per row: use sparse_categorical_crossentropy",
+            )
+        if kind != "sparse":
             continue
         top = int(max(i.max() for i in arrays))
         if top >= units:

@@ -144,6 +144,14 @@ def check_compile(spec: Spec, lenient: bool) -> Iterator[Finding]:
     name, args = call_parts(spec.compile.optimizer)
     yield from check_call("optimizers", name, args, ("compile", "optimizer"), lenient)
     loss = spec.compile.loss
+    if loss is None and spec.data is not None and spec.model.subclass is None:
+        # (a subclass may add its own losses with `add_loss`)
+        yield (
+            ("compile",),
+            "no loss to train with: give compile.loss (e.g. sparse_categorical_crossentropy "
+            "for class labels, binary_crossentropy for two classes, mse for numbers)",
+            True,
+        )
     if loss is not None:
         if is_single_call("losses", loss) or (
             isinstance(loss, dict) and len(loss) == 1 and outputs is None
@@ -177,6 +185,13 @@ def check_compile(spec: Spec, lenient: bool) -> Iterator[Finding]:
     for base, calls in groups:
         for i, metric in enumerate(calls):
             yield from check_call("metrics", *call_parts(metric), (*base, i), lenient)
+    if spec.fit.class_weight is not None and outputs is not None and len(outputs) > 1:
+        yield (
+            ("fit", "class_weight"),
+            f"class_weight applies to one-output models (Keras); this model has outputs "
+            f"{', '.join(outputs)}: weigh outputs with compile.loss_weights",
+            True,
+        )
     if isinstance(spec.compile.loss_weights, dict):
         yield from _check_output_map(
             spec.compile.loss_weights, ("compile", "loss_weights"), outputs

@@ -70,16 +70,17 @@ class Problem:
         return asdict(self)
 
 
-class SpecError(Exception):
+class KerasCliError(Exception):
+    """What kerascli raises: a runtime failure with a one-line cause (exit code 1), or, as
+    `SpecError`, an invalid spec, data or argument (exit code 2)."""
+
+
+class SpecError(KerasCliError):
     """A spec (or data it names) is invalid. Carries every problem found."""
 
     def __init__(self, problems: Sequence[Problem]):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
-
-
-class KerasCliError(Exception):
-    """A runtime failure with a one-line cause (exit code 1)."""
 
 
 def cause_line(exc: BaseException) -> str:

@@ -63,3 +63,22 @@ def test_csv_trained_model_predicts_from_npy_and_npz(cli, tmp_path: Path) -> Non
     bad = cli("predict", iris_run_dir, tmp_path / "bad.npz")
     assert bad.code == 2
     assert "no array 'sepal_length'" in bad.err and "arrays here: features" in bad.err
+
+
+def test_logits_are_predicted_as_probabilities(cli, tmp_path: Path) -> None:
+    logits = [
+        "--set",
+        "model.sequential.layers[3]={Dense: {units: 3}}",
+        "--set",
+        "compile.loss={SparseCategoricalCrossentropy: {from_logits: true}}",
+    ]
+    iris = SPECS / "iris_mlp.yaml"
+    trained = cli("train", iris, *logits, "--epochs", "5", "--runs-dir", tmp_path, "--json")
+    assert trained.code == 0, trained.err
+    result = cli("predict", trained.json()["run_dir"], SPECS / "data" / "iris.csv", "--json")
+    predictions = result.json()["predictions"]
+    p = np.array([predictions[f"p_{c}"] for c in ("setosa", "versicolor", "virginica")]).T
+    assert (p >= 0).all() and (p <= 1).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    labels = np.array(["setosa", "versicolor", "virginica"])[p.argmax(axis=1)]
+    assert list(labels) == predictions["species"]

@@ -211,3 +211,15 @@ def test_too_few_output_units_for_the_classes(
     assert result.code == 2, result.err
     assert f"{path}: {message}" in result.err
     assert not (tmp_path / "runs").exists()  # found before a run directory is made
+
+
+def test_categorical_loss_with_class_ids(cli, tmp_path: Path) -> None:
+    result = cli(
+        "train", IRIS, "--set", "compile.loss=categorical_crossentropy", "--runs-dir", tmp_path
+    )
+    assert result.code == 2, result.err
+    assert (
+        "compile.loss: categorical_crossentropy wants one-hot targets (3 columns), but the "
+        "target has one class per row: use sparse_categorical_crossentropy"
+    ) in result.err
+    assert not (tmp_path / "iris-mlp").exists()

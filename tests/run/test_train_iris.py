@@ -138,3 +138,11 @@ def test_runs_never_overwrite_and_list(cli, iris_run: Path, runs_dir: Path) -> N
     assert compared.code == 0
     diff = {row["key"]: (row["a"], row["b"]) for row in compared.json()["spec_diff"]}
     assert diff["fit.epochs"][1] == 2
+
+
+def test_preprocessing_layers_without_state_are_adapted(cli, tmp_path: Path) -> None:
+    first = "model.sequential.layers[0]={Discretization: {num_bins: 4}}"
+    result = cli("train", IRIS, "--set", first, "--epochs", "2", "--runs-dir", tmp_path, "--json")
+    assert result.code == 0, result.err
+    record = json.loads((Path(result.json()["run_dir"]) / "run.json").read_text())
+    assert record["adapted"] == ["discretization"]

@@ -129,6 +129,15 @@ EXPECTED: dict[str, list[str]] = {
     "layer_missing_argument": [
         "6:9: model.sequential.layers[0].Dense: Dense needs the argument 'units'"
     ],
+    "compile_no_loss": [
+        "6:1: compile: no loss to train with: give compile.loss (e.g."
+        " sparse_categorical_crossentropy for class labels, binary_crossentropy for two classes,"
+        " mse for numbers)"
+    ],
+    "class_weight_two_outputs": [
+        "14:3: fit.class_weight: class_weight applies to one-output models (Keras); this model"
+        " has outputs a, b: weigh outputs with compile.loss_weights"
+    ],
     "identifier_with_arguments": [
         "7:3: compile.optimizer: 'adam' takes no arguments; write Adam for arguments",
         "8:3: compile.loss: 'sparse_categorical_crossentropy' takes no arguments; write"
