@@ -297,7 +297,9 @@ def predict(
     input_file: Annotated[
         Path,
         typer.Argument(
-            help="CSV, NPZ or NPY input (targets not needed).", show_default=False, exists=True
+            help="CSV, TSV, NPZ or NPY input laid out like the spec's data (targets not needed).",
+            show_default=False,
+            exists=True,
         ),
     ],
     output: Annotated[
