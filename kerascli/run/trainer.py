@@ -75,31 +75,46 @@ def seed_everything(seed: int | None) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _inputs_of(split: Split, name: str) -> Any:
-    return split.x if name == SINGLE or not isinstance(split.x, dict) else split.x[name]
+def _stateless_preprocessing(spec: Spec, model: Any) -> list[tuple[str, Any]]:
+    """(node or layer name, layer) of each preprocessing layer the spec gives no state to
+    (a `Normalization` without `mean`/`variance`, ...), in model order."""
+    found: list[tuple[str, Any]] = []
+    if spec.model.sequential is not None:
+        for call, layer in zip(spec.model.sequential.layers, model.layers, strict=False):
+            ((name, args),) = call.items()
+            if name in ADAPTABLE and not any(k in args for k in ADAPTABLE[name]):
+                found.append((layer.name, layer))
+    elif spec.model.functional is not None:
+        for node_name, node in spec.model.functional.layers.items():
+            call = node.layer
+            if call is None or call[0] not in ADAPTABLE:
+                continue
+            if not any(k in call[1] for k in ADAPTABLE[call[0]]):
+                found.append((node_name, model.get_layer(call[1].get("name", node_name))))
+        order = {id(layer): i for i, layer in enumerate(model.layers)}
+        found.sort(key=lambda item: order.get(id(item[1]), 0))
+    return found
 
 
 def adapt_preprocessing(spec: Spec, model: Any, train: Split) -> list[str]:
-    """Adapt preprocessing layers (Normalization, ...) fed directly by a model input."""
+    """Adapt the preprocessing layers the spec gives no state to (`Normalization`, ...) on the
+    training data as it reaches them: the model's inputs, or the outputs of the layers before
+    (those adapted first)."""
+    from kerascli.build.keras_env import import_keras
+
+    keras = import_keras()
     adapted: list[str] = []
-    if spec.model.sequential is not None:
-        first = spec.model.sequential.layers[0]
-        ((name, args),) = first.items()
-        if name in ADAPTABLE and not any(k in args for k in ADAPTABLE[name]):
-            layer = model.layers[0]
-            layer.adapt(train.x)
-            adapted.append(layer.name)
-    elif spec.model.functional is not None:
-        fn = spec.model.functional
-        for node_name, node in fn.layers.items():
-            layer = node.layer
-            if layer is None or layer[0] not in ADAPTABLE or not isinstance(node.from_, str):
-                continue
-            if node.from_ not in fn.inputs or any(k in layer[1] for k in ADAPTABLE[layer[0]]):
-                continue
-            key = SINGLE if len(fn.inputs) == 1 else node.from_
-            model.get_layer(layer[1].get("name", node_name)).adapt(_inputs_of(train, key))
-            adapted.append(node_name)
+    for name, layer in _stateless_preprocessing(spec, model):
+        feeds = [t for t in model.inputs if t is layer.input]
+        if feeds:  # fed directly by a model input
+            x = train.x
+            if isinstance(x, dict):
+                x = x[feeds[0].name] if feeds[0].name in x else x[next(iter(x))]
+            layer.adapt(x)
+        else:
+            upstream = keras.Model(model.inputs, layer.input)
+            layer.adapt(upstream.predict(train.x, verbose=0, batch_size=256))
+        adapted.append(name)
     return adapted
 
 

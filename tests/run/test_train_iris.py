@@ -146,3 +146,21 @@ def test_preprocessing_layers_without_state_are_adapted(cli, tmp_path: Path) -> 
     assert result.code == 0, result.err
     record = json.loads((Path(result.json()["run_dir"]) / "run.json").read_text())
     assert record["adapted"] == ["discretization"]
+
+
+def test_a_preprocessing_layer_deeper_in_is_adapted_on_what_reaches_it(cli, tmp_path: Path) -> None:
+    middle = "model.sequential.layers[2]={Normalization: {}}"  # after Normalization and Dense
+    result = cli("train", IRIS, "--set", middle, "--epochs", "2", "--runs-dir", tmp_path, "--json")
+    assert result.code == 0, result.err
+    run = Path(result.json()["run_dir"])
+    assert json.loads((run / "run.json").read_text())["adapted"] == [
+        "normalization",
+        "normalization_1",
+    ]
+    import keras
+
+    second = keras.saving.load_model(run / "model.keras").layers[2]
+    mean, variance = np.ravel(second.mean), np.ravel(second.variance)
+    # adapted (before training) on the 16 outputs of the Dense layer before it, so neither the
+    # identity (mean 0, variance 1) nor the 4 raw features
+    assert mean.shape == (16,) and not np.allclose(mean, 0.0) and not np.allclose(variance, 1.0)
