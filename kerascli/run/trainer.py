@@ -80,17 +80,19 @@ def _stateless_preprocessing(spec: Spec, model: Any) -> list[tuple[str, Any]]:
     (a `Normalization` without `mean`/`variance`, ...), in model order."""
     found: list[tuple[str, Any]] = []
     if spec.model.sequential is not None:
-        for call, layer in zip(spec.model.sequential.layers, model.layers, strict=False):
-            ((name, args),) = call.items()
+        layers = zip(spec.model.sequential.layers, model.layers, strict=False)
+        for i, (layer_call, layer) in enumerate(layers):
+            ((name, args),) = layer_call.items()
             if name in ADAPTABLE and not any(k in args for k in ADAPTABLE[name]):
-                found.append((layer.name, layer))
+                found.append((f"layers[{i}]", layer))  # stable, unlike Keras's layer names
     elif spec.model.functional is not None:
         for node_name, node in spec.model.functional.layers.items():
-            call = node.layer
-            if call is None or call[0] not in ADAPTABLE:
+            node_call = node.layer
+            if node_call is None or node_call[0] not in ADAPTABLE:
                 continue
-            if not any(k in call[1] for k in ADAPTABLE[call[0]]):
-                found.append((node_name, model.get_layer(call[1].get("name", node_name))))
+            class_name, args = node_call
+            if not any(k in args for k in ADAPTABLE[class_name]):
+                found.append((node_name, model.get_layer(args.get("name", node_name))))
         order = {id(layer): i for i, layer in enumerate(model.layers)}
         found.sort(key=lambda item: order.get(id(item[1]), 0))
     return found

@@ -145,7 +145,7 @@ def test_preprocessing_layers_without_state_are_adapted(cli, tmp_path: Path) -> 
     result = cli("train", IRIS, "--set", first, "--epochs", "2", "--runs-dir", tmp_path, "--json")
     assert result.code == 0, result.err
     record = json.loads((Path(result.json()["run_dir"]) / "run.json").read_text())
-    assert record["adapted"] == ["discretization"]
+    assert record["adapted"] == ["layers[0]"]
 
 
 def test_a_preprocessing_layer_deeper_in_is_adapted_on_what_reaches_it(cli, tmp_path: Path) -> None:
@@ -153,10 +153,7 @@ def test_a_preprocessing_layer_deeper_in_is_adapted_on_what_reaches_it(cli, tmp_
     result = cli("train", IRIS, "--set", middle, "--epochs", "2", "--runs-dir", tmp_path, "--json")
     assert result.code == 0, result.err
     run = Path(result.json()["run_dir"])
-    assert json.loads((run / "run.json").read_text())["adapted"] == [
-        "normalization",
-        "normalization_1",
-    ]
+    assert json.loads((run / "run.json").read_text())["adapted"] == ["layers[0]", "layers[2]"]
     import keras
 
     second = keras.saving.load_model(run / "model.keras").layers[2]
