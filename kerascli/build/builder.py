@@ -217,7 +217,10 @@ class Builder:
             raise self.error((*base, "args"), f"{cls.__name__}(...): {_one_line(exc)}") from exc
 
         def zeros(spec: InputSpec) -> Any:
-            return np.zeros((1, *[d or 1 for d in spec.shape]), dtype=spec.dtype)
+            shape = (1, *[d or 1 for d in spec.shape])
+            if spec.dtype == "string":  # numpy has no "string" dtype: empty texts
+                return np.full(shape, "", dtype=object)
+            return np.zeros(shape, dtype=spec.dtype)
 
         if sub.input is not None:
             sample: Any = zeros(sub.input)

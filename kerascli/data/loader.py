@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from kerascli.data.tables import DataError, Table, is_numeric, labels, numeric, read_table
+from kerascli.data.tables import DataError, Table, is_numeric, labels, numeric, read_table, text
 from kerascli.spec.models import DataSpec, InputSpec, Spec
 from kerascli.spec.problems import SpecError
 
 SINGLE = ""  # the key of the only input / output of a one-input / one-output model
+STRING = "string"  # the Keras dtype of a text input: its data is read as a numpy str array
 
 Arrays = np.ndarray | dict[str, np.ndarray]
 
@@ -125,6 +126,8 @@ def _shape_input(
 ) -> np.ndarray:
     shape = tuple(spec.shape)
     rows = values.shape[0]
+    label = f"input '{name}'" if name else "the model input"
+    named = source if isinstance(source, str) else ", ".join(source)
     got = values.shape[1:] if values.ndim > 1 else (1,) if isinstance(source, list) else ()
     if values.ndim == 1 and isinstance(source, list):
         values = values.reshape(rows, 1)
@@ -139,14 +142,27 @@ def _shape_input(
                 what = f"{len(source)} column{'s' if len(source) != 1 else ''}"
             else:
                 what = f"shape {list(got)}"
-            label = f"input '{name}'" if name else "the model input"
             need = math.prod(s or 1 for s in shape)
             raise DataError(
                 f"{label} expects shape {list(shape)} ({need} values per row); "
-                f"the data gives {what} ({source if isinstance(source, str) else ', '.join(source)})",
+                f"the data gives {what} ({named})",
                 path,
             )
-    return values.astype(spec.dtype)
+    if spec.dtype == STRING:
+        return values  # already a numpy str array (`text`); tf.data makes it tf.string
+    try:
+        return values.astype(spec.dtype)
+    except ValueError as exc:  # e.g. an NPZ str array for a float32 input
+        raise DataError(
+            f"{label} has dtype {spec.dtype}; the data ({named}) does not convert: {exc} "
+            "(for a text input, set the input's dtype: string)",
+            path,
+        ) from None
+
+
+def _input_values(table: Table, columns: Any, spec: InputSpec) -> np.ndarray:
+    """An input's values: text for a `string` input, numbers otherwise."""
+    return text(table, columns) if spec.dtype == STRING else numeric(table, columns)
 
 
 def _encode_targets(
@@ -181,7 +197,9 @@ def read_split(
     table = read_table(path, data.format)
     inputs = model_inputs(spec)
     x = {
-        name: _shape_input(numeric(table, columns), inputs[name], name, columns, path)
+        name: _shape_input(
+            _input_values(table, columns, inputs[name]), inputs[name], name, columns, path
+        )
         for name, columns in _input_columns(spec, data, table).items()
     }
     targets = _target_columns(spec, data)

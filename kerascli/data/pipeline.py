@@ -16,7 +16,10 @@ def make_dataset(
     training: bool,
     sample_weight: Any = None,
 ) -> Any:
-    """A batched `tf.data.Dataset` of `(x, y[, sample_weight])`; shuffled when training."""
+    """A batched `tf.data.Dataset` of `(x, y[, sample_weight])`; shuffled when training.
+
+    numpy str arrays (the data of `dtype: string` inputs) batch as `tf.string` tensors.
+    """
     import tensorflow as tf
 
     parts: tuple[Any, ...] = (split.x,) if split.y is None else (split.x, split.y)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import csv
+import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
@@ -84,7 +87,63 @@ def read_table(path: str | Path, fmt: str | None = None) -> Table:
         with np.load(path, allow_pickle=False) as archive:
             return Table(str(path), kind, columns={k: archive[k] for k in archive.files})
     except (ValueError, OSError) as exc:
-        raise DataError(f"cannot read {kind.upper()}: {exc}", str(path)) from None
+        reason = str(exc)
+    try:  # object arrays (e.g. text saved from a list of str) are pickled: read them safely
+        return Table(str(path), kind, columns=_read_object_arrays(path, kind))
+    except pickle.UnpicklingError as exc:  # an object array holding more than plain values
+        reason = f"object array: {exc}"
+    except Exception:  # not a file of object arrays either: numpy's reason stands
+        pass
+    raise DataError(f"cannot read {kind.upper()}: {reason}", str(path))
+
+
+# What numpy's pickle of an object array names: nothing else is loaded (no code runs).
+_ARRAY_GLOBALS = {
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles a numpy object array of plain values (str, bytes, numbers), nothing else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ARRAY_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a data file")
+
+
+def _read_npy(handle: IO[bytes]) -> np.ndarray:
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(f"unsupported NPY format version {version}")
+    if not dtype.hasobject:
+        handle.seek(0)
+        return np.lib.format.read_array(handle, allow_pickle=False)
+    array = _ArrayUnpickler(handle).load()
+    if not isinstance(array, np.ndarray) or array.shape != shape:
+        raise ValueError("malformed object array")
+    return array
+
+
+def _read_object_arrays(path: Path, kind: str) -> dict[str, np.ndarray]:
+    """The arrays of an NPY/NPZ file that holds object arrays, without running pickled code."""
+    if kind == "npy":
+        with open(path, "rb") as handle:
+            return {"array": _read_npy(handle)}
+    arrays: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            if member.endswith(".npy"):
+                with archive.open(member) as handle:
+                    arrays[member[: -len(".npy")]] = _read_npy(handle)
+    return arrays
 
 
 def _column(table: Table, name: str) -> list[str] | np.ndarray:
@@ -102,21 +161,26 @@ def _column(table: Table, name: str) -> list[str] | np.ndarray:
     return table.columns[key]
 
 
+def _arrays(table: Table, names: list[str] | str) -> np.ndarray:
+    """One NPZ/NPY array, or NPZ arrays (one per column) stacked as columns."""
+    if isinstance(names, str) or len(names) == 1 or table.kind == "npy":
+        # an NPY file is one array: for columns named in the spec, it holds them in order
+        return np.asarray(_column(table, names if isinstance(names, str) else names[0]))
+    if all(name in table.columns for name in names):  # one array per column
+        return np.column_stack([np.asarray(table.columns[name]) for name in names])
+    missing = [name for name in names if name not in table.columns]
+    raise DataError(
+        f"no array {', '.join(repr(m) for m in missing)}: give one array per column, or an "
+        f"NPY file of the {len(names)} columns in order "
+        f"(arrays here: {', '.join(table.columns) or 'none'})",
+        table.path,
+    )
+
+
 def numeric(table: Table, names: list[str] | str) -> np.ndarray:
     """Numeric values of columns (a 2-D array) or of one NPZ array, as float/int numpy."""
     if table.kind not in ("csv", "tsv"):
-        if isinstance(names, str) or len(names) == 1 or table.kind == "npy":
-            # an NPY file is one array: for columns named in the spec, it holds them in order
-            return np.asarray(_column(table, names if isinstance(names, str) else names[0]))
-        if all(name in table.columns for name in names):  # one array per column
-            return np.column_stack([np.asarray(table.columns[name]) for name in names])
-        missing = [name for name in names if name not in table.columns]
-        raise DataError(
-            f"no array {', '.join(repr(m) for m in missing)}: give one array per column, or an "
-            f"NPY file of the {len(names)} columns in order "
-            f"(arrays here: {', '.join(table.columns) or 'none'})",
-            table.path,
-        )
+        return _arrays(table, names)
     columns = [names] if isinstance(names, str) else names
     out = np.empty((table.rows, len(columns)), dtype=np.float64)
     for j, name in enumerate(columns):
@@ -131,6 +195,47 @@ def numeric(table: Table, names: list[str] | str) -> np.ndarray:
             if value == "":
                 raise DataError(f"empty value in column '{name}'", table.path, i + 2)
     return out[:, 0] if isinstance(names, str) else out
+
+
+def text(table: Table, names: list[str] | str) -> np.ndarray:
+    """Text of columns (a 2-D numpy str array) or of one NPZ/NPY array, for a `string` input.
+
+    CSV/TSV cells are taken as written (numbers stay text, empty cells are empty strings); an
+    array must hold text: a str array, a bytes array (UTF-8) or an object array of str.
+    """
+    if table.kind in ("csv", "tsv"):
+        columns = [names] if isinstance(names, str) else names
+        cells = [_column(table, name) for name in columns]
+        out = np.array(cells, dtype=np.str_).reshape(len(columns), table.rows).T
+        return out[:, 0] if isinstance(names, str) else out
+    values = _arrays(table, names)
+    what = f"array '{names if isinstance(names, str) else ', '.join(names)}'"
+    if values.dtype.kind == "U":
+        return values
+    if values.dtype.kind == "S":
+        try:
+            return np.char.decode(values, "utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{what}: bytes that are not UTF-8 text ({exc})", table.path) from None
+    if values.dtype.kind == "O":
+        items: list[str] = []
+        for i, value in enumerate(values.reshape(-1)):
+            if isinstance(value, bytes):
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise DataError(f"{what}: item {i} is not UTF-8 text", table.path) from None
+            if not isinstance(value, str):
+                raise DataError(
+                    f"{what}: item {i} is {type(value).__name__} {value!r}, not text", table.path
+                )
+            items.append(value)
+        return np.array(items, dtype=np.str_).reshape(values.shape)
+    raise DataError(
+        f"{what} holds {values.dtype} values; a `string` input needs text "
+        "(a numpy str array, e.g. np.asarray(texts, dtype=str))",
+        table.path,
+    )
 
 
 def is_numeric(table: Table, name: str) -> bool:
