@@ -98,6 +98,8 @@ class Builder:
             unknown = _unknown_argument(target, args) if "keyword" in text else None
             if unknown is not None:  # a plugin class (Keras's own are checked before building)
                 arg, known = unknown
+                quoted = [k for k in args if f"'{k}'" in text]  # the one Keras names, if any
+                arg = quoted[0] if quoted else arg
                 raise self.error(
                     (*path, name, arg),
                     f"unknown argument '{arg}' for {name}{did_you_mean(arg, known)}",

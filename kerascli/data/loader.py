@@ -208,6 +208,12 @@ def read_split(
         present = all(_has(table, c) for c in targets.values())
         if present:
             y = _encode_targets(table, targets, classes)
+        elif require_target and table.kind == "npy":
+            raise DataError(
+                "an NPY file holds one array, the model's input; this needs the targets too: "
+                "use a CSV/TSV file or an NPZ file with the target arrays",
+                table.path,
+            )
         elif require_target:
             y = _encode_targets(table, targets, classes)  # raises the located error
     elif require_target:

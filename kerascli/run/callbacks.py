@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,21 @@ from typing import Any
 from kerascli.build.builder import Builder
 from kerascli.run.rundir import atomic_write
 from kerascli.spec.checks import RUN_DIR_DEFAULTS
-from kerascli.spec.models import call_parts
+from kerascli.spec.dump import resolved_spec
+from kerascli.spec.models import Spec, call_parts
 
 
-def _default_path(name: str, args: dict[str, Any], run_path: Path) -> dict[str, Any]:
+def backup_name(spec: Spec) -> str:
+    """`backup-<hash>`: one backup per model, compile and data sections, so a run resumes only
+    from a backup of the same model trained the same way."""
+    data = resolved_spec(spec)
+    key = json.dumps({k: data.get(k) for k in ("model", "compile", "data")}, sort_keys=True)
+    return f"backup-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def _default_path(
+    name: str, args: dict[str, Any], run_path: Path, backup: str = "backup"
+) -> dict[str, Any]:
     key = RUN_DIR_DEFAULTS.get(name)
     if key is None:
         return args
@@ -30,7 +43,7 @@ def _default_path(name: str, args: dict[str, Any], run_path: Path) -> dict[str, 
         default = {
             "TensorBoard": "logs",
             "CSVLogger": "logs/training.csv",
-            "BackupAndRestore": "backup",
+            "BackupAndRestore": backup,
         }[name]
     value = Path(str(args.get(key, default)))
     if not value.is_absolute():
@@ -52,7 +65,10 @@ def spec_callbacks(builder: Builder, run_path: Path) -> list[Any]:
         names.append(name)
         out.append(
             builder.instantiate(
-                "callbacks", name, _default_path(name, args, run_path), ("callbacks", i)
+                "callbacks",
+                name,
+                _default_path(name, args, run_path, backup_name(spec)),
+                ("callbacks", i),
             )
         )
     if "TerminateOnNaN" not in names:

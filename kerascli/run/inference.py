@@ -116,11 +116,15 @@ def _columns(
 def _loss_call(spec: Spec, output: str) -> tuple[str, dict[str, Any]]:
     """The loss an output trains with, as (name, arguments); `("", {})` when there is none."""
     loss: Any = spec.compile.loss
+    functional = spec.model.functional
+    names = functional.output_names if functional is not None else []
     if isinstance(loss, dict) and output in loss:
         loss = loss[output]
+    elif isinstance(loss, dict) and len(loss) == 1 and next(iter(loss)) in names:
+        loss = next(iter(loss.values()))  # `{out: loss}` for a one-output model
     if isinstance(loss, dict) and len(loss) == 1:
         ((name, args),) = loss.items()
-        return str(name), dict(args or {})
+        return str(name), dict(args) if isinstance(args, dict) else {}
     return (loss, {}) if isinstance(loss, str) else ("", {})
 
 
@@ -130,13 +134,14 @@ def loss_name(spec: Spec, output: str) -> str:
 
 
 def _probabilities(spec: Spec, output: str, values: np.ndarray) -> np.ndarray:
-    """Logits of an output trained with `from_logits: true` as probabilities (softmax over
-    several units, sigmoid of one); other outputs as they are."""
+    """Logits of an output trained with `from_logits: true` as probabilities (softmax for a
+    categorical loss, sigmoid per unit for a binary one); other outputs as they are."""
     name, args = _loss_call(spec, output)
-    if not args.get("from_logits") or "crossentropy" not in name.lower().replace("_", ""):
+    kind = name.lower().replace("_", "")
+    if not args.get("from_logits") or "crossentropy" not in kind:
         return values
     values = values.astype(np.float64)
-    if values.ndim > 1 and values.shape[-1] > 1:
+    if "categorical" in kind and values.ndim > 1 and values.shape[-1] > 1:
         shifted = np.exp(values - values.max(axis=-1, keepdims=True))
         return shifted / shifted.sum(axis=-1, keepdims=True)
     return 1.0 / (1.0 + np.exp(-values))

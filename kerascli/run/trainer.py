@@ -106,15 +106,20 @@ def adapt_preprocessing(spec: Spec, model: Any, train: Split) -> list[str]:
 
     keras = import_keras()
     adapted: list[str] = []
+    try:  # the model's inputs as the data feeds them: one tensor, or a dict by spec key
+        structure = model.input
+    except (AttributeError, ValueError):
+        structure = model.inputs[0]
     for name, layer in _stateless_preprocessing(spec, model):
-        feeds = [t for t in model.inputs if t is layer.input]
-        if feeds:  # fed directly by a model input
-            x = train.x
-            if isinstance(x, dict):
-                x = x[feeds[0].name] if feeds[0].name in x else x[next(iter(x))]
-            layer.adapt(x)
+        if isinstance(structure, dict):
+            keys = [key for key, tensor in structure.items() if tensor is layer.input]
+            direct = bool(keys)
         else:
-            upstream = keras.Model(model.inputs, layer.input)
+            keys, direct = [], structure is layer.input
+        if direct:  # fed directly by a model input
+            layer.adapt(train.x[keys[0]] if keys and isinstance(train.x, dict) else train.x)
+        else:
+            upstream = keras.Model(structure, layer.input)
             layer.adapt(upstream.predict(train.x, verbose=0, batch_size=256))
         adapted.append(name)
     return adapted

@@ -144,8 +144,8 @@ def check_compile(spec: Spec, lenient: bool) -> Iterator[Finding]:
     name, args = call_parts(spec.compile.optimizer)
     yield from check_call("optimizers", name, args, ("compile", "optimizer"), lenient)
     loss = spec.compile.loss
-    if loss is None and spec.data is not None and spec.model.subclass is None:
-        # (a subclass may add its own losses with `add_loss`)
+    if loss is None and spec.data is not None and spec.model.subclass is None and not lenient:
+        # (a subclass or a plugin layer may add its own losses with `add_loss`)
         yield (
             ("compile",),
             "no loss to train with: give compile.loss (e.g. sparse_categorical_crossentropy "

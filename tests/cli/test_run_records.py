@@ -168,12 +168,20 @@ def test_backup_and_restore_resumes_in_the_next_run(cli, tmp_path: Path) -> None
     )
     again = write(tmp_path, "again.yaml", base + "callbacks: [BackupAndRestore]")
     runs = tmp_path / "runs"
+
+    def epochs_of(n: int) -> list[int]:
+        with open(runs / "iris-mlp" / str(n) / "history.csv") as handle:
+            return [int(float(line.split(",")[0])) for line in handle.readlines()[1:]]
+
     assert cli("train", first, "--runs-dir", runs, "--quiet").code == 1
-    assert (runs / "iris-mlp" / "backup").is_dir()
+    (backup,) = (runs / "iris-mlp").glob("backup-*")
+    # another model (more units) does not resume from this backup: it starts at epoch 1
+    wider = ("--set", "model.sequential.layers[1].Dense.units=24")
+    other = cli("train", again, *wider, "--runs-dir", runs, "--quiet")
+    assert other.code == 0, other.err
+    assert epochs_of(2) == [1, 2, 3, 4, 5] and backup.is_dir()
     resumed = cli("train", again, "--runs-dir", runs, "--quiet")
     assert resumed.code == 0, resumed.err
-    with open(runs / "iris-mlp" / "2" / "history.csv") as handle:
-        epochs = [int(float(line.split(",")[0])) for line in handle.readlines()[1:]]
-    assert epochs == [4, 5]  # epochs 1-3 were done (and backed up) by the first run
-    assert not (runs / "iris-mlp" / "backup").exists()  # Keras removes it once training ends
-    assert cli("runs", runs, "--json").json()["runs"][-1]["n"] == 2  # the backup is no run
+    assert epochs_of(3) == [4, 5]  # epochs 1-3 were done (and backed up) by the first run
+    assert not backup.exists()  # Keras removes it once training ends
+    assert cli("runs", runs, "--json").json()["runs"][-1]["n"] == 3  # a backup is no run

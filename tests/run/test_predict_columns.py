@@ -59,6 +59,9 @@ def test_csv_trained_model_predicts_from_npy_and_npz(cli, tmp_path: Path) -> Non
         result = cli("predict", iris_run_dir, tmp_path / name, "--json")
         assert result.code == 0, result.err
         assert result.json()["predictions"] == from_csv["predictions"]
+    evaluated = cli("evaluate", iris_run_dir, "--data", tmp_path / "x.npy")
+    assert evaluated.code == 2  # an NPY holds the inputs only: no targets to score against
+    assert "an NPY file holds one array, the model's input" in evaluated.err
     np.savez(tmp_path / "bad.npz", features=x)
     bad = cli("predict", iris_run_dir, tmp_path / "bad.npz")
     assert bad.code == 2
@@ -82,3 +85,36 @@ def test_logits_are_predicted_as_probabilities(cli, tmp_path: Path) -> None:
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
     labels = np.array(["setosa", "versicolor", "virginica"])[p.argmax(axis=1)]
     assert list(labels) == predictions["species"]
+
+
+def test_multi_label_logits_get_a_sigmoid_per_unit(cli, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 2))
+    rows = ["a,b,y1,y2"] + [f"{a},{b},{int(a > 0)},{int(b > 0)}" for a, b in x]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "multilabel.yaml"
+    spec.write_text(
+        """
+name: multilabel
+model:
+  functional:
+    inputs: {x: {shape: [2]}}
+    layers: {out: {Dense: {units: 2}, from: x}}
+    outputs: out
+compile:
+  loss: {out: {BinaryCrossentropy: {from_logits: true}}}
+fit: {epochs: 1}
+data: {path: labels.csv, features: [a, b], target: [y1, y2]}
+"""
+    )
+    trained = cli("train", spec, "--runs-dir", tmp_path / "runs", "--json")
+    assert trained.code == 0, trained.err
+    run = trained.json()["run_dir"]
+    predictions = cli("predict", run, tmp_path / "labels.csv", "--json").json()["predictions"]
+    p = np.array([predictions["prediction_0"], predictions["prediction_1"]]).T
+    assert (p > 0).all() and (p < 1).all()
+    assert not np.allclose(p.sum(axis=1), 1.0)  # two independent labels, not a softmax
+    import keras
+
+    logits = keras.saving.load_model(Path(run) / "model.keras").predict(x, verbose=0)
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-logits)), rtol=1e-4)

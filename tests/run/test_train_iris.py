@@ -161,3 +161,46 @@ def test_a_preprocessing_layer_deeper_in_is_adapted_on_what_reaches_it(cli, tmp_
     # adapted (before training) on the 16 outputs of the Dense layer before it, so neither the
     # identity (mean 0, variance 1) nor the 4 raw features
     assert mean.shape == (16,) and not np.allclose(mean, 0.0) and not np.allclose(variance, 1.0)
+
+
+def test_functional_input_with_its_own_name_is_adapted_on_its_columns(cli, tmp_path: Path) -> None:
+    spec = tmp_path / "renamed.yaml"
+    spec.write_text(
+        f"""
+name: renamed
+model:
+  functional:
+    inputs:
+      small: {{shape: [2]}}
+      big: {{shape: [2], name: big_in}}
+    layers:
+      big_norm: {{Normalization: {{}}, from: big}}
+      hidden: {{Dense: {{units: 4}}, from: small}}
+      hidden_norm: {{Normalization: {{}}, from: hidden}}
+      merged: {{Concatenate: {{}}, from: [hidden_norm, big_norm]}}
+      out: {{Dense: {{units: 3, activation: softmax}}, from: merged}}
+    outputs: out
+compile: {{loss: sparse_categorical_crossentropy}}
+fit: {{epochs: 1}}
+data:
+  path: {SPECS / "data" / "iris.csv"}
+  inputs: {{small: [sepal_width, petal_width], big: [sepal_length, petal_length]}}
+  target: species
+"""
+    )
+    result = cli("train", spec, "--runs-dir", tmp_path / "runs", "--json")
+    assert result.code == 0, result.err
+    run = Path(result.json()["run_dir"])
+    assert sorted(json.loads((run / "run.json").read_text())["adapted"]) == [
+        "big_norm",
+        "hidden_norm",
+    ]
+    import keras
+
+    model = keras.saving.load_model(run / "model.keras")
+    with open(SPECS / "data" / "iris.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    big = [[float(r["sepal_length"]), float(r["petal_length"])] for r in rows]
+    np.testing.assert_allclose(
+        np.ravel(model.get_layer("big_norm").mean), np.mean(big, axis=0), rtol=1e-4
+    )

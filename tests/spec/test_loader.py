@@ -190,3 +190,17 @@ def test_yaml_syntax_errors(text: str, expected: str) -> None:
         parse_yaml(text, "f.yaml")
     (problem,) = info.value.problems
     assert str(problem).startswith(f"f.yaml:{expected}"), str(problem)
+
+
+def test_no_loss_is_an_error_unless_plugins_may_add_one(tmp_path: Path) -> None:
+    plugin = Path(__file__).parent / "fixtures" / "broken" / "plugins" / "net.py"
+    spec = {
+        "name": "t",
+        "model": {"sequential": {"input": {"shape": [4]}, "layers": [{"Dense": {"units": 3}}]}},
+        "data": {"path": str(SPECS / "data" / "iris.csv"), "target": "species"},
+    }
+    with pytest.raises(SpecError) as caught:
+        load_spec_dict(spec)
+    assert "no loss to train with" in caught.value.problems[0].message
+    # a plugin layer may add its own loss (`add_loss`), as may a subclass model
+    assert load_spec_dict({**spec, "plugins": [str(plugin)]}).compile.loss is None
