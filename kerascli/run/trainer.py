@@ -106,11 +106,14 @@ def adapt_preprocessing(spec: Spec, model: Any, train: Split) -> list[str]:
 
     keras = import_keras()
     adapted: list[str] = []
+    stateless = _stateless_preprocessing(spec, model)  # none in a subclass model
+    if not stateless:
+        return adapted
     try:  # the model's inputs as the data feeds them: one tensor, or a dict by spec key
         structure = model.input
     except (AttributeError, ValueError):
         structure = model.inputs[0]
-    for name, layer in _stateless_preprocessing(spec, model):
+    for name, layer in stateless:
         if isinstance(structure, dict):
             keys = [key for key, tensor in structure.items() if tensor is layer.input]
             direct = bool(keys)
