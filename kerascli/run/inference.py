@@ -133,15 +133,27 @@ def loss_name(spec: Spec, output: str) -> str:
     return _loss_call(spec, output)[0]
 
 
+def loss_kind(spec: Spec, output: str) -> str:
+    """`sparse`, `categorical` or `binary` for an output trained with that kind of crossentropy
+    (their targets and predictions differ), else `''`."""
+    name = loss_name(spec, output).lower().replace("_", "")
+    if "crossentropy" not in name:
+        return ""
+    if "sparsecategorical" in name:
+        return "sparse"
+    if "categorical" in name:
+        return "categorical"
+    return "binary" if "binary" in name else ""
+
+
 def _probabilities(spec: Spec, output: str, values: np.ndarray) -> np.ndarray:
     """Logits of an output trained with `from_logits: true` as probabilities (softmax for a
     categorical loss, sigmoid per unit for a binary one); other outputs as they are."""
-    name, args = _loss_call(spec, output)
-    kind = name.lower().replace("_", "")
-    if not args.get("from_logits") or "crossentropy" not in kind:
+    kind = loss_kind(spec, output)
+    if not kind or not _loss_call(spec, output)[1].get("from_logits"):
         return values
     values = values.astype(np.float64)
-    if "categorical" in kind and values.ndim > 1 and values.shape[-1] > 1:
+    if kind != "binary" and values.ndim > 1 and values.shape[-1] > 1:
         shifted = np.exp(values - values.max(axis=-1, keepdims=True))
         return shifted / shifted.sum(axis=-1, keepdims=True)
     return 1.0 / (1.0 + np.exp(-values))
@@ -149,12 +161,10 @@ def _probabilities(spec: Spec, output: str, values: np.ndarray) -> np.ndarray:
 
 def _index_classes(spec: Spec, output: str, units: int) -> list[str] | None:
     """Class names `0..n-1` for a classifier trained on integer labels (a crossentropy loss)."""
-    name = loss_name(spec, output).lower().replace("_", "")
-    if "crossentropy" not in name:
-        return None
-    if units > 1 and "categorical" in name:
+    kind = loss_kind(spec, output)
+    if units > 1 and kind in ("sparse", "categorical"):
         return [str(i) for i in range(units)]
-    if units == 1 and "binary" in name:
+    if units == 1 and kind == "binary":
         return ["0", "1"]
     return None
 

@@ -19,7 +19,7 @@ from kerascli.data.pipeline import make_dataset
 from kerascli.run.callbacks import gate_name_check, history_writer, spec_callbacks
 from kerascli.run.compile import compile_model
 from kerascli.run.gates import Gate
-from kerascli.run.inference import loss_name
+from kerascli.run.inference import loss_kind, loss_name
 from kerascli.run.progress import format_logs, make_progress
 from kerascli.run.rundir import RunDir, environment, write_json
 from kerascli.spec.dump import resolved_spec, to_yaml
@@ -186,16 +186,6 @@ def _output_tensors(model: Any, data: Data) -> Any:
         return None
 
 
-def _kind(loss: str) -> str:
-    """`sparse` / `categorical` for the class losses whose targets differ, else `''`."""
-    name = loss.lower().replace("_", "")
-    if "sparsecategorical" in name:
-        return "sparse"
-    if name.startswith("categorical") and "crossentropy" in name:
-        return "categorical"
-    return ""
-
-
 def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
     """Targets must suit their loss and output, before anything trains:
 
@@ -213,8 +203,8 @@ def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
     raw = raw if isinstance(raw, dict) else {SINGLE: raw}
     outputs = dict(raw) if len(raw) > 1 else {SINGLE: next(iter(raw.values()))}
     for name, tensor in outputs.items():
-        kind = _kind(loss_name(spec, name))
-        if not kind:
+        kind = loss_kind(spec, name)
+        if kind not in ("sparse", "categorical"):
             continue
         ids: list[Any] = [
             s.y if name == SINGLE or not isinstance(s.y, dict) else s.y.get(name)
