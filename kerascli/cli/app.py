@@ -415,13 +415,34 @@ def _interrupted(exc: BaseException) -> None:
         render.stderr.print(f"run {run_dir} is marked interrupted and keeps what it wrote")
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """Whether `exc` is a Click usage error (`typer.BadParameter`, an unknown option, a missing
+    argument): those can show themselves. Typer vendors Click in new releases, so the class is
+    recognised by what it does, not imported from a private module."""
+    return callable(getattr(exc, "format_message", None)) and callable(getattr(exc, "show", None))
+
+
+def _report_failure(exc: BaseException, json_mode: bool, debug: bool) -> None:
+    """A runtime failure: one line, the traceback with --debug."""
+    cause = cause_line(exc)
+    run_dir = getattr(exc, "run_dir", None)
+    if json_mode:
+        document: dict[str, Any] = {"ok": False, "errors": [{"message": cause}]}
+        if run_dir is not None:
+            document["run_dir"] = str(run_dir)
+        render.print_json(document)
+        return
+    render.error(cause)
+    if run_dir is not None:
+        render.stderr.print(f"run {run_dir} is marked failed and keeps what it wrote")
+    if debug:
+        traceback.print_exc()
+    else:
+        render.stderr.print("[dim](run with --debug for the traceback)[/dim]")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the app and maps failures to exit codes and one-line messages."""
-    try:  # Typer >= 0.20 vendors Click as `typer._click` and no longer depends on it
-        from typer._click.exceptions import ClickException
-    except ImportError:  # pragma: no cover - older Typer re-exports Click's own classes
-        from click.exceptions import ClickException  # type: ignore[assignment]
-
     global _debug
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug = "--debug" in args
@@ -441,12 +462,6 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt) as exc:
         _interrupted(exc.__cause__ or exc)
         code = 130
-    except ClickException as exc:
-        if json_mode:
-            render.print_json({"ok": False, "errors": [{"message": exc.format_message()}]})
-        else:
-            exc.show()
-        code = EXIT_INVALID
     except SpecError as exc:
         run_dir = getattr(exc, "run_dir", None)  # e.g. a --require gate naming no metric
         if json_mode:
@@ -461,23 +476,17 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_INVALID
     except GateFailed:
         code = EXIT_GATE
-    except Exception as exc:  # a runtime failure: one line, traceback with --debug
-        cause = cause_line(exc)
-        run_dir = getattr(exc, "run_dir", None)
-        if json_mode:
-            document: dict[str, Any] = {"ok": False, "errors": [{"message": cause}]}
-            if run_dir is not None:
-                document["run_dir"] = str(run_dir)
-            render.print_json(document)
-        else:
-            render.error(cause)
-            if run_dir is not None:
-                render.stderr.print(f"run {run_dir} is marked failed and keeps what it wrote")
-            if debug:
-                traceback.print_exc()
+    except Exception as exc:
+        if _is_usage_error(exc):  # a bad argument or option (Click's errors, as Typer raises them)
+            if json_mode:
+                message = exc.format_message()  # type: ignore[attr-defined]
+                render.print_json({"ok": False, "errors": [{"message": message}]})
             else:
-                render.stderr.print("[dim](run with --debug for the traceback)[/dim]")
-        code = EXIT_FAILURE
+                exc.show()  # type: ignore[attr-defined]
+            code = EXIT_INVALID
+        else:
+            _report_failure(exc, json_mode, debug)
+            code = EXIT_FAILURE
     finally:
         sys.stdout = render.json_stream
     sys.exit(code)
