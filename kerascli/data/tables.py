@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import pickle
+import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from kerascli.spec.datafile import csv_rows, duplicate_column
 from kerascli.spec.problems import Problem, SpecError
 
 
@@ -36,14 +38,31 @@ def file_format(path: str | Path, declared: str | None = None) -> str:
     raise DataError("cannot tell the format from the extension; set data.format", str(path))
 
 
+# A number as a CSV cell writes it: digits, an optional point and exponent. Stricter than
+# float(), which also takes `1_065`, `nan`, `inf`, `Infinity` and non-ASCII digits.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
 @dataclass
 class Table:
-    """Columns (CSV) or arrays (NPZ) of one file, by name."""
+    """Columns (CSV) or arrays (NPZ) of one file, by name.
+
+    `lines` holds the file line each CSV/TSV row starts on (blank lines are skipped, a quoted
+    cell may span lines), for errors that name a row.
+    """
 
     path: str
     kind: str
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     raw: dict[str, list[str]] = field(default_factory=dict)
+    lines: list[int] = field(default_factory=list)
+
+    def line(self, row: int) -> int | None:
+        """The file line of row `row` (from 0) of a CSV/TSV table; `None` for arrays."""
+        if row < len(self.lines):
+            return self.lines[row]
+        return row + 2 if self.kind in ("csv", "tsv") else None
 
     @property
     def rows(self) -> int:
@@ -64,37 +83,57 @@ def read_table(path: str | Path, fmt: str | None = None) -> Table:
         raise DataError("data file not found", str(path))
     kind = file_format(path, fmt)
     if kind in ("csv", "tsv"):
-        with open(path, newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle, delimiter="\t" if kind == "tsv" else ",")
-            header = next(reader, None)
-            if not header:
-                raise DataError("empty file, expected a header row", str(path), 1)
-            header = [h.strip() for h in header]
-            cells: list[list[str]] = [[] for _ in header]
-            for row_number, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                if len(row) != len(header):
-                    raise DataError(
-                        f"expected {len(header)} values, got {len(row)}", str(path), row_number
-                    )
-                for column, value in zip(cells, row, strict=True):
-                    column.append(value.strip())
-        return Table(str(path), kind, raw=dict(zip(header, cells, strict=True)))
+        return _read_text_table(path, kind)
+    what = "an NPY array" if kind == "npy" else "an NPZ archive"
     try:
-        if kind == "npy":
-            return Table(str(path), kind, columns={"array": np.load(path, allow_pickle=False)})
-        with np.load(path, allow_pickle=False) as archive:
-            return Table(str(path), kind, columns={k: archive[k] for k in archive.files})
-    except (ValueError, OSError) as exc:
-        reason = str(exc)
+        loaded = np.load(path, allow_pickle=False)
+        if kind == "npy" and isinstance(loaded, np.ndarray):
+            return Table(str(path), kind, columns={"array": loaded})
+        if kind == "npz" and not isinstance(loaded, np.ndarray):
+            with loaded as archive:
+                return Table(str(path), kind, columns={k: archive[k] for k in archive.files})
+        other = "an NPY array" if isinstance(loaded, np.ndarray) else "an NPZ archive"
+        raise DataError(f"cannot read {kind.upper()}: the file is {other}, not {what}", str(path))
+    except _CORRUPT as exc:
+        reason = str(exc) or type(exc).__name__
     try:  # object arrays (e.g. text saved from a list of str) are pickled: read them safely
         return Table(str(path), kind, columns=_read_object_arrays(path, kind))
     except pickle.UnpicklingError as exc:  # an object array holding more than plain values
-        reason = f"object array: {exc}"
+        raise DataError(f"cannot read {kind.upper()}: object array: {exc}", str(path)) from None
     except Exception:  # not a file of object arrays either: numpy's reason stands
         pass
-    raise DataError(f"cannot read {kind.upper()}: {reason}", str(path))
+    raise DataError(
+        f"cannot read {kind.upper()}: the file is truncated or not {what} ({reason})", str(path)
+    )
+
+
+# What reading a cut-off or corrupt NPY/NPZ file raises (numpy, zipfile, zlib).
+_CORRUPT = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _read_text_table(path: Path, kind: str) -> Table:
+    """A CSV/TSV file's cells by column, and the line of each row."""
+    file = str(path)
+    with csv_rows(path, kind) as records:
+        header = [name.strip() for name in next(records, (1, []))[1]]
+        if not header:
+            raise DataError("empty file, expected a header row", file, 1)
+        duplicate = duplicate_column(header)
+        if duplicate is not None:
+            raise DataError(duplicate, file, 1)
+        cells: list[list[str]] = [[] for _ in header]
+        lines: list[int] = []
+        for line, row in records:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DataError(f"expected {len(header)} values, got {len(row)}", file, line)
+            for column, value in zip(cells, row, strict=True):
+                column.append(value.strip())
+            lines.append(line)
+    if not lines:
+        raise DataError("no data rows: the file has a header row only", file)
+    return Table(file, kind, raw=dict(zip(header, cells, strict=True)), lines=lines)
 
 
 # What numpy's pickle of an object array names: nothing else is loaded (no code runs).
@@ -161,13 +200,17 @@ def _column(table: Table, name: str) -> list[str] | np.ndarray:
     return table.columns[key]
 
 
-def _arrays(table: Table, names: list[str] | str) -> np.ndarray:
-    """One NPZ/NPY array, or NPZ arrays (one per column) stacked as columns."""
+def _arrays(table: Table, names: list[str] | str, finite: bool = False) -> np.ndarray:
+    """One NPZ/NPY array, or NPZ arrays (one per column) stacked as columns; each must have
+    rows, and with `finite` its numbers must be finite."""
     if isinstance(names, str) or len(names) == 1 or table.kind == "npy":
         # an NPY file is one array: for columns named in the spec, it holds them in order
-        return np.asarray(_column(table, names if isinstance(names, str) else names[0]))
+        name = names if isinstance(names, str) else names[0]
+        return _rows(table, name, np.asarray(_column(table, name)), finite)
     if all(name in table.columns for name in names):  # one array per column
-        return np.column_stack([np.asarray(table.columns[name]) for name in names])
+        return np.column_stack(
+            [_rows(table, name, np.asarray(table.columns[name]), finite) for name in names]
+        )
     missing = [name for name in names if name not in table.columns]
     raise DataError(
         f"no array {', '.join(repr(m) for m in missing)}: give one array per column, or an "
@@ -177,23 +220,70 @@ def _arrays(table: Table, names: list[str] | str) -> np.ndarray:
     )
 
 
+def _rows(table: Table, name: str, values: np.ndarray, finite: bool) -> np.ndarray:
+    """`values` of an NPZ/NPY array, checked: one row per example, finite numbers."""
+    what = "the array" if table.kind == "npy" else f"array '{name}'"
+    if values.ndim == 0:
+        raise DataError(
+            f"{what} holds one value (shape []); expected one row per example", table.path
+        )
+    if len(values) == 0:
+        raise DataError(f"no rows: {what} has shape {list(values.shape)}", table.path)
+    if finite:
+        row = _first_non_finite(values)
+        if row is not None:
+            raise DataError(
+                f"non-finite value (NaN or infinity) in {what} at row index {row} "
+                "(counting from 0)",
+                table.path,
+            )
+    return values
+
+
+def _first_non_finite(values: np.ndarray) -> int | None:
+    """The first row of an array holding NaN or an infinity, else `None`."""
+    kind = values.dtype.kind
+    if kind in "US":  # text that numpy would read as numbers, `nan` included
+        try:
+            values = values.astype(np.float64)
+        except ValueError:
+            return None  # not numbers: the input's dtype check says so
+    elif kind == "O":
+        floats = (float, complex, np.floating, np.complexfloating)
+        flags = [isinstance(v, floats) and not np.isfinite(v) for v in values.reshape(-1)]
+        bad = np.array(flags, dtype=bool).reshape(values.shape)
+        return int(np.argwhere(bad)[0][0]) if bad.any() else None
+    elif kind not in "fc":
+        return None
+    bad = ~np.isfinite(values)
+    return int(np.argwhere(bad)[0][0]) if bad.any() else None
+
+
 def numeric(table: Table, names: list[str] | str) -> np.ndarray:
-    """Numeric values of columns (a 2-D array) or of one NPZ array, as float/int numpy."""
+    """Numeric values of columns (a 2-D array) or of one NPZ array, as float/int numpy.
+
+    A CSV/TSV cell must be a plain decimal number (`1065`, `-0.5`, `1e-3`): an empty cell, text,
+    `1_065`, and NaN or an infinity (`nan`, `inf`, `-Infinity`, or beyond float range) are
+    errors at the cell's row, as are NaN and infinities in an NPZ/NPY array.
+    """
     if table.kind not in ("csv", "tsv"):
-        return _arrays(table, names)
+        return _arrays(table, names, finite=True)
     columns = [names] if isinstance(names, str) else names
     out = np.empty((table.rows, len(columns)), dtype=np.float64)
     for j, name in enumerate(columns):
-        values = _column(table, name)
-        for i, value in enumerate(values):
-            try:
-                out[i, j] = float(value) if value != "" else np.nan
-            except ValueError:
-                raise DataError(
-                    f"non-numeric value '{value}' in column '{name}'", table.path, i + 2
-                ) from None
-            if value == "":
-                raise DataError(f"empty value in column '{name}'", table.path, i + 2)
+        for i, value in enumerate(_column(table, name)):
+            if _NUMBER.fullmatch(value):
+                out[i, j] = float(value)
+                if np.isfinite(out[i, j]):
+                    continue
+                problem = f"non-finite value '{value}' in column '{name}' (beyond float range)"
+            elif value == "":
+                problem = f"empty value in column '{name}'"
+            elif _NON_FINITE.fullmatch(value):
+                problem = f"non-finite value '{value}' in column '{name}'"
+            else:
+                problem = f"non-numeric value '{value}' in column '{name}'"
+            raise DataError(problem, table.path, table.line(i))
     return out[:, 0] if isinstance(names, str) else out
 
 
@@ -239,15 +329,20 @@ def text(table: Table, names: list[str] | str) -> np.ndarray:
 
 
 def is_numeric(table: Table, name: str) -> bool:
-    """Whether every value of a CSV column (or an NPZ array) is a number."""
+    """Whether a CSV column (or an NPZ array) holds numbers, not class names.
+
+    A CSV column is numeric when it holds a number (`numeric`'s plain decimal form) and nothing
+    else but missing values (empty cells, `nan`, `inf`), which `numeric` then reports.
+    """
     if table.kind not in ("csv", "tsv"):
         return np.issubdtype(np.asarray(_column(table, name)).dtype, np.number)
-    try:
-        for value in _column(table, name):
-            float(value)
-    except ValueError:
-        return False
-    return True
+    found = False
+    for value in _column(table, name):
+        if _NUMBER.fullmatch(value):
+            found = True
+        elif value != "" and not _NON_FINITE.fullmatch(value):
+            return False
+    return found
 
 
 def labels(table: Table, name: str, classes: list[str]) -> np.ndarray:
@@ -256,11 +351,18 @@ def labels(table: Table, name: str, classes: list[str]) -> np.ndarray:
     values = _column(table, name)
     out = np.empty(len(values), dtype=np.int64)
     for i, value in enumerate(values):
+        if value == "" or _NON_FINITE.fullmatch(value):
+            written = "empty value" if value == "" else f"non-finite value '{value}'"
+            raise DataError(
+                f"{written} in class column '{name}': a missing label, not a class",
+                table.path,
+                table.line(i),
+            )
         if value not in index:
             raise DataError(
                 f"unknown class '{value}' in column '{name}' (classes: {', '.join(classes)})",
                 table.path,
-                i + 2,
+                table.line(i),
             )
         out[i] = index[value]
     return out

@@ -1,0 +1,70 @@
+"""Read a CSV/TSV data file's rows as every part of kerascli reads them (no numpy here: the spec
+checks read the header, the data loader the rows)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kerascli.spec.problems import Problem, SpecError
+
+
+@contextmanager
+def csv_rows(path: str | Path, fmt: str) -> Iterator[Iterator[tuple[int, list[str]]]]:
+    """The records of a CSV/TSV file read as UTF-8 text (a leading BOM dropped), each with the
+    file line it starts on (a quoted cell may span lines; a blank line is an empty record).
+
+    A file that is not UTF-8 text, holds a NUL byte (binary data) or is not valid CSV is a
+    `SpecError` located at the file and line.
+    """
+    file = str(path)
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(_text_lines(handle, file), delimiter="\t" if fmt == "tsv" else ",")
+
+        def records() -> Iterator[tuple[int, list[str]]]:
+            start = 1
+            for row in reader:
+                yield start, row
+                start = reader.line_num + 1
+
+        try:
+            yield records()
+        except UnicodeDecodeError:
+            message, line = _not_utf8(path)
+            raise SpecError([Problem(message, "", file, line)]) from None
+        except csv.Error as exc:
+            message = f"not valid {fmt.upper()}: {exc}"
+            raise SpecError([Problem(message, "", file, max(reader.line_num, 1))]) from None
+
+
+def _text_lines(handle: Iterator[str], file: str) -> Iterator[str]:
+    for number, line in enumerate(handle, start=1):
+        if "\0" in line:
+            raise SpecError([Problem("binary data (a NUL byte), not CSV text", "", file, number)])
+        yield line
+
+
+def _not_utf8(path: str | Path) -> tuple[str, int | None]:
+    """What is wrong with a file that does not decode as UTF-8, and the line of the bad byte."""
+    data = Path(path).read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start}"
+        return f"{message} (save the file as UTF-8)", data.count(b"\n", 0, exc.start) + 1
+    return "not UTF-8 text (save the file as UTF-8)", None
+
+
+def duplicate_column(names: list[str]) -> str | None:
+    """The problem with a header that names a column twice (positions from 1), else `None`."""
+    first: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name in first:
+            return (
+                f"duplicate column name '{name}' (columns {first[name]} and {position}): "
+                "each column needs its own name"
+            )
+        first[name] = position
+    return None
