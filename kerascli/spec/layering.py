@@ -71,12 +71,21 @@ def merge(base: Document, child: Document) -> Document:
     return child
 
 
+# Files read for one spec, itself and its bases (a base read twice counts twice).
+MAX_SPEC_FILES = 64
+
+
 def read_layered(path: str | Path, env: dict[str, str] | None = None) -> Document:
-    """Read a spec and every file it `extends`, merged base-first."""
-    return _read(Path(path), env, [])
+    """Read a spec and every file it `extends`, merged base-first.
+
+    At most `MAX_SPEC_FILES` files are read, so that bases extending the same files over and
+    over (`extends: [b, b, b]` in each) cannot multiply into millions of reads.
+    """
+    return _read(Path(path), env, [], [0])
 
 
-def _read(path: Path, env: dict[str, str] | None, chain: list[Path]) -> Document:
+def _read(path: Path, env: dict[str, str] | None, chain: list[Path], reads: list[int]) -> Document:
+    reads[0] += 1
     doc = read_yaml(path, env)
     resolved = path.resolve()
     if not isinstance(doc.data, dict) or "extends" not in doc.data:
@@ -94,7 +103,14 @@ def _read(path: Path, env: dict[str, str] | None, chain: list[Path]) -> Document
             raise SpecError([doc.problem(where, f"'extends' cycle: {cycle}")])
         if not base_path.is_file():
             raise SpecError([doc.problem(where, f"base spec not found: {base_path}")])
-        base_doc = _read(base_path, env, [*chain, resolved])
+        if reads[0] >= MAX_SPEC_FILES:
+            message = (
+                f"too many base specs: reading this one would read more than {MAX_SPEC_FILES} "
+                "files for one spec, counting each time a base is extended (the limit on "
+                "'extends')"
+            )
+            raise SpecError([doc.problem(where, message)])
+        base_doc = _read(base_path, env, [*chain, resolved], reads)
         if not isinstance(base_doc.data, dict):
             got = "an empty file" if base_doc.data is None else type(base_doc.data).__name__
             message = f"base spec {base_path} must be a mapping of sections, got {got}"

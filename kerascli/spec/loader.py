@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from kerascli.spec.checks import check_spec
 from kerascli.spec.layering import apply_overrides, read_layered
-from kerascli.spec.models import Spec
+from kerascli.spec.models import CLASS_WORDS, Spec
 from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean, format_path
 from kerascli.spec.source import Document, Mark
 
@@ -156,9 +156,7 @@ PATTERN_WORDS = {
     r"^[A-Za-z0-9][A-Za-z0-9_.-]*$": (
         "expected a name of letters, digits, '_', '.' and '-', starting with a letter or digit"
     ),
-    r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$": (
-        "expected 'path/to/file.py:ClassName' or 'package.module:ClassName'"
-    ),
+    r"^[^:]+:[A-Za-z_][A-Za-z0-9_]*$": CLASS_WORDS,
 }
 
 MODEL_KINDS = ("sequential", "functional", "subclass")

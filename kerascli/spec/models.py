@@ -10,9 +10,11 @@ class name, or a mapping of one class name to its arguments:
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +25,34 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+# Last parts of a dotted name that say "a file of another kind", not a module: `net.txt`.
+_NOT_MODULES = frozenset(
+    {"txt", "yaml", "yml", "toml", "cfg", "ini", "ipynb", "pyc", "pyi", "pyw", "pkl", "zip", "whl"}
+)
+PLUGIN_WORDS = "expected a Python file 'path/to/file.py' or a module name 'package.module'"
+CLASS_WORDS = "expected 'path/to/file.py:ClassName' or 'package.module:ClassName'"
+
+
+def is_plugin_ref(ref: str) -> bool:
+    """Whether `ref` has the form of a plugin: a `.py` file path or a dotted module name.
+
+    Only the form: nothing is imported, and files are looked for later. `my plugin.txt`,
+    `plugins/net` and `net.txt` are neither.
+    """
+    if ref.endswith(".py"):
+        return True
+    return _MODULE.fullmatch(ref) is not None and ref.rsplit(".", 1)[-1] not in _NOT_MODULES
+
+
+def _plugin_ref(value: str) -> str:
+    if not value.strip():
+        raise ValueError("plugin entries must not be empty")
+    if not is_plugin_ref(value):
+        raise ValueError(PLUGIN_WORDS)
+    return value
+
 
 CALL_EXAMPLE = "a class name such as 'Flatten', or one class name with its arguments such as {Dense: {units: 10}}"
 
@@ -221,6 +251,13 @@ class SubclassSpec(Strict):
     inputs: dict[str, InputSpec] | None = Field(
         None, description="Named inputs; the model is called on a dict of them."
     )
+
+    @field_validator("class_")
+    @classmethod
+    def _class_ref(cls, value: str) -> str:
+        if not is_plugin_ref(value.rsplit(":", 1)[0]):
+            raise ValueError(CLASS_WORDS)
+        return value
 
     @model_validator(mode="after")
     def _one_input_kind(self) -> SubclassSpec:
@@ -453,7 +490,7 @@ class Spec(Strict):
     seed: int | None = Field(
         42, description="Seeds Python, NumPy and Keras. Defaults to 42.", examples=[7]
     )
-    plugins: list[str] = Field(
+    plugins: list[Annotated[str, AfterValidator(_plugin_ref)]] = Field(
         default_factory=list,
         description="Python files (relative to the spec) or modules with custom objects.",
         examples=[["plugins/layers.py"]],
@@ -479,14 +516,6 @@ class Spec(Strict):
     )
 
     _document: Any = PrivateAttr(default=None)
-
-    @field_validator("plugins")
-    @classmethod
-    def _no_empty(cls, value: list[str]) -> list[str]:
-        for item in value:
-            if not item.strip():
-                raise ValueError("plugin entries must not be empty")
-        return value
 
     @property
     def document(self) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -18,6 +19,19 @@ def format_path(path: Sequence[str | int]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+# Terminal escape sequences (Keras's and Rich's colours and styles): CSI `ESC [ ... m`,
+# OSC `ESC ] ... BEL` (links, titles) and two-character escapes.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain_text(text: str) -> str:
+    """`text` without terminal escape sequences; any other control character is shown escaped
+    (`\\x07`), so that a message cannot restyle, move or rewrite the terminal's lines."""
+    text = _ANSI.sub("", text.replace("\r\n", "\n"))
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
@@ -54,6 +68,11 @@ class Problem:
     line: int | None = None
     column: int | None = None
 
+    def __post_init__(self) -> None:
+        # Keras's and Rich's colour codes never reach a message (nor a key path from the YAML).
+        object.__setattr__(self, "message", plain_text(self.message))
+        object.__setattr__(self, "path", plain_text(self.path))
+
     def location(self) -> str:
         parts = [self.file or "<spec>"]
         if self.line is not None:
@@ -89,7 +108,8 @@ def cause_line(exc: BaseException) -> str:
     TensorFlow's op errors start with "Graph execution error:" and a stack of node
     definitions; their cause is the last plain line ("Incompatible shapes: [16] vs. [16,3]").
     """
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [plain_text(line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
     if not lines:
         return type(exc).__name__
     message = lines[0]
