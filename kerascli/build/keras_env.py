@@ -6,6 +6,13 @@ import os
 import sys
 from types import ModuleType
 
+# The start of the warnings Keras's EarlyStopping, ReduceLROnPlateau and ModelCheckpoint give
+# when the metric they monitor is not in an epoch's logs (and they skip that epoch).
+CALLBACK_IDLE = (
+    r"Early stopping conditioned on metric|Learning rate reduction is conditioned on metric"
+    r"|Can save best model only"
+)
+
 
 def import_keras(verbose: bool | None = None) -> ModuleType:
     """Import and return `keras`, silencing TensorFlow's logs unless `verbose`.
@@ -41,6 +48,8 @@ def import_keras(verbose: bool | None = None) -> ModuleType:
 
         warnings.filterwarnings("ignore", module=r"keras(\.|$)")
         warnings.filterwarnings("ignore", module=r"tensorflow(\.|$)")
+        # ...but not a callback saying it does nothing this epoch (its monitor is not logged).
+        warnings.filterwarnings("default", message=CALLBACK_IDLE, category=UserWarning)
 
         import absl.logging
 

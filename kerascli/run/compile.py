@@ -5,30 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from kerascli.build.builder import Builder, _one_line
-from kerascli.spec.checks import is_single_call
 from kerascli.spec.models import call_parts
+from kerascli.spec.monitor import (
+    loss_weights_problem,
+    metric_args,
+    metrics_by_output,
+    one_loss,
+    output_names,
+    weights_by_output,
+)
 
 
 def _loss_or_metric(builder: Builder, family: str, value: Any, path: tuple[Any, ...]) -> Any:
     if isinstance(value, str):
-        return builder.instantiate(family, value, {}, path)
+        value = {value: {}}
     name, args = call_parts(value)
-    return builder.instantiate(family, name, dict(args or {}), path)
-
-
-def _outputs(builder: Builder) -> list[str]:
-    fn = builder.spec.model.functional
-    return fn.output_names if fn is not None else []
-
-
-def _single_loss(loss: Any, outputs: list[str]) -> bool:
-    """One loss for the model (`mse`, `{Huber: {delta: 2}}`) rather than one per output."""
-    if is_single_call("losses", loss):
-        return True
-    if isinstance(loss, dict) and len(loss) == 1:
-        ((key, value),) = loss.items()
-        return key not in outputs and (value is None or isinstance(value, dict))
-    return False
+    args = dict(args or {})
+    if family == "metrics":  # named as Keras names it in a fresh session: `auc`, not `auc_1`
+        args = metric_args(name, args)
+    return builder.instantiate(family, name, args, path)
 
 
 def compile_model(builder: Builder, model: Any) -> None:
@@ -38,10 +33,13 @@ def compile_model(builder: Builder, model: Any) -> None:
     optimizer = builder.call("optimizers", spec.optimizer, ("compile", "optimizer"))
     if isinstance(optimizer, str):
         optimizer = keras.optimizers.get(optimizer)
+    outputs = output_names(builder.spec) or []
     loss: Any = None
     if spec.loss is not None:
-        if _single_loss(spec.loss, _outputs(builder)):
+        if one_loss(spec.loss, outputs):
             loss = _loss_or_metric(builder, "losses", spec.loss, ("compile", "loss"))
+            if len(outputs) > 1:  # as Keras applies it, but by name, so loss_weights can be too
+                loss = dict.fromkeys(outputs, loss)
         else:
             assert isinstance(spec.loss, dict)
             loss = {
@@ -49,25 +47,29 @@ def compile_model(builder: Builder, model: Any) -> None:
                 for out, value in spec.loss.items()
             }
     metrics: Any
-    if isinstance(spec.metrics, list):
+    listed = metrics_by_output(builder.spec)
+    if isinstance(listed, list):
         metrics = [
             _loss_or_metric(builder, "metrics", m, ("compile", "metrics", i))
-            for i, m in enumerate(spec.metrics)
+            for i, m in enumerate(listed)
         ]
     else:
-        metrics = {
-            out: [
-                _loss_or_metric(builder, "metrics", m, ("compile", "metrics", out, i))
-                for i, m in enumerate(value if isinstance(value, list) else [value])
+        metrics = {}
+        for out, calls in listed.items():
+            # A list for every output is written at compile.metrics[i], a mapping's at [out][i].
+            base = ("compile", "metrics", *(() if isinstance(spec.metrics, list) else (out,)))
+            metrics[out] = [
+                _loss_or_metric(builder, "metrics", m, (*base, i)) for i, m in enumerate(calls)
             ]
-            for out, value in spec.metrics.items()
-        }
+    problem = loss_weights_problem(builder.spec)
+    if problem is not None:
+        raise builder.error(("compile", "loss_weights"), problem)
     try:
         model.compile(
             optimizer=optimizer,
             loss=loss,
             metrics=metrics or None,
-            loss_weights=spec.loss_weights,
+            loss_weights=weights_by_output(builder.spec),
             jit_compile=spec.jit_compile,
             run_eagerly=spec.run_eagerly,
             steps_per_execution=spec.steps_per_execution,
