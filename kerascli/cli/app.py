@@ -1,13 +1,16 @@
 """The `kerascli` command line: thin Typer commands over the library.
 
-Exit codes: 0 ok, 1 runtime failure, 2 invalid spec or arguments, 3 a quality gate failed.
+Exit codes: 0 ok, 1 runtime failure, 2 invalid spec or arguments, 3 a quality gate failed,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from kerascli.cli import render
+from kerascli.run.rundir import Terminated
 from kerascli.spec.problems import Problem, SpecError, cause_line
 
 app = typer.Typer(
@@ -22,7 +26,7 @@ app = typer.Typer(
     help="Declarative, YAML-driven training for tf.keras: validate, train, evaluate, predict.",
     epilog="Every command takes --debug (show tracebacks) and --json (one JSON document on "
     "stdout). Exit codes: 0 ok, 1 runtime failure, 2 invalid spec or arguments, 3 a quality "
-    "gate failed.",
+    "gate failed, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,6 +34,7 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_GATE = 0, 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as shells report
 
 
 class GateFailed(Exception):
@@ -189,7 +194,9 @@ def train(
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Override fit.epochs.", min=1)
     ] = None,
-    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where runs go.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", help="Where runs go.", file_okay=False)
+    ] = Path("runs"),
     name: Annotated[
         str | None, typer.Option("--name", help="Run name. Defaults to the spec's name.")
     ] = None,
@@ -221,7 +228,7 @@ def train(
         )
     except KeyboardInterrupt as exc:  # Typer would turn it into a silent exit 130
         _interrupted(exc)
-        raise typer.Exit(130) from None
+        raise typer.Exit(_interrupted_code(exc)) from None
     metrics = result.flat_metrics()
     gate_results = _apply_gates(gates, metrics, json_)
     passed = all(r.passed for r in gate_results)
@@ -343,9 +350,12 @@ def predict(
         )
 
 
+RunsDirArg = Annotated[Path, typer.Argument(help="The runs directory.", file_okay=False)]
+
+
 @app.command()
 def runs(
-    runs_dir: Annotated[Path, typer.Argument(help="The runs directory.")] = Path("runs"),
+    runs_dir: RunsDirArg = Path("runs"),
     compare: Annotated[
         tuple[str, str] | None,
         typer.Option(
@@ -409,10 +419,30 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _interrupted(exc: BaseException) -> None:
-    render.error("interrupted")
+    """Ctrl-C or SIGTERM: say so on stderr, and name the run it marked (stdout stays empty)."""
+    status = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    render.error("terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted")
     run_dir = getattr(exc, "run_dir", None)
     if run_dir is not None:
-        render.stderr.print(f"run {run_dir} is marked interrupted and keeps what it wrote")
+        render.stderr.print(f"run {run_dir} is marked {status} and keeps what it wrote")
+
+
+def _interrupted_code(exc: BaseException) -> int:
+    return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM's handler: end the command as Ctrl-C does, through `Terminated`."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()
+
+
+def _handle_sigterm() -> Any:
+    """Install `_terminate` for SIGTERM; the handler it replaces (`None` off the main thread,
+    where Python cannot handle signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _terminate)
 
 
 def _is_usage_error(exc: BaseException) -> bool:
@@ -454,14 +484,19 @@ def main(argv: list[str] | None = None) -> None:
     render.json_stream = sys.stdout
     if json_mode:  # stdout holds the JSON document only: prints of Keras or plugins go to stderr
         sys.stdout = sys.stderr
+    previous_handler = _handle_sigterm()
     try:
         result = command.main(args=args, prog_name="kerascli", standalone_mode=False)
         code = result if isinstance(result, int) else EXIT_OK
     except typer.Exit as exc:
         code = exc.exit_code
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # how Typer ends an interrupted command
+            _interrupted(exc.__cause__)
+            code = _interrupted_code(exc.__cause__)
     except (typer.Abort, KeyboardInterrupt) as exc:
-        _interrupted(exc.__cause__ or exc)
-        code = 130
+        cause = exc.__cause__ or exc
+        _interrupted(cause)
+        code = _interrupted_code(cause)
     except SpecError as exc:
         run_dir = getattr(exc, "run_dir", None)  # e.g. a --require gate naming no metric
         if json_mode:
@@ -489,6 +524,8 @@ def main(argv: list[str] | None = None) -> None:
             code = EXIT_FAILURE
     finally:
         sys.stdout = render.json_stream
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
     sys.exit(code)
 
 

@@ -82,7 +82,9 @@ _STATUS_COLOURS = {
     "completed": "green",
     "failed": "red",
     "interrupted": "yellow",
+    "terminated": "yellow",
     "running": "cyan",
+    "dead": "magenta",  # `running`, but its process is gone (`runs.list_runs`)
 }
 _PREFIX_TITLES = {"test_": "test metrics", "val_": "validation metrics", "": "metrics"}
 MAX_METRIC_COLUMNS = 3

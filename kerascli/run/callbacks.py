@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kerascli.build.builder import Builder
+from kerascli.run.backup import Backups
 from kerascli.run.rundir import atomic_write
 from kerascli.spec.checks import RUN_DIR_DEFAULTS
 from kerascli.spec.dump import resolved_spec
@@ -26,8 +27,14 @@ def backup_name(spec: Spec) -> str:
 
 
 def _default_path(
-    name: str, args: dict[str, Any], run_path: Path, backup: str = "backup"
+    name: str,
+    args: dict[str, Any],
+    run_path: Path,
+    backup: str = "backup",
+    backups: Backups | None = None,
 ) -> dict[str, Any]:
+    """`args` with the callback's path resolved: relative paths go into the run directory
+    (a backup beside it); a backup directory is claimed for the run (`Backups.claim`)."""
     key = RUN_DIR_DEFAULTS.get(name)
     if key is None:
         return args
@@ -51,12 +58,21 @@ def _default_path(
         # numbered runs (runs/<name>/backup), not inside one of them.
         value = (run_path.parent if name == "BackupAndRestore" else run_path) / value
     value.parent.mkdir(parents=True, exist_ok=True)
+    if name == "BackupAndRestore" and backups is not None:
+        value = backups.claim(value)  # locked, checked, maybe `<backup>-2`
     args[key] = str(value)
     return args
 
 
-def spec_callbacks(builder: Builder, run_path: Path) -> list[Any]:
-    """Instantiate the spec's callbacks; `TerminateOnNaN` is added unless listed."""
+def spec_callbacks(builder: Builder, run_path: Path, backups: Backups | None = None) -> list[Any]:
+    """Instantiate the spec's callbacks; `TerminateOnNaN` is added unless listed.
+
+    Args:
+        builder: The spec's builder.
+        run_path: The run directory; callbacks' relative paths go into it.
+        backups: Claims `BackupAndRestore`'s directory for the run. Defaults to `None` (the
+            directory is used as it is).
+    """
     spec = builder.spec
     out = []
     names = []
@@ -67,7 +83,7 @@ def spec_callbacks(builder: Builder, run_path: Path) -> list[Any]:
             builder.instantiate(
                 "callbacks",
                 name,
-                _default_path(name, args, run_path, backup_name(spec)),
+                _default_path(name, args, run_path, backup_name(spec), backups),
                 ("callbacks", i),
             )
         )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
@@ -12,6 +14,49 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+HOST = socket.gethostname()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: the run ends as after Ctrl-C, but is marked `terminated` (exit 143)."""
+
+
+def process_alive(pid: int, since: float | None = None) -> bool:
+    """Whether process `pid` of this host is alive (`True` where that cannot be told).
+
+    Args:
+        pid: The process id.
+        since: A time (seconds since the epoch) the process was already running at: a process
+            of that id started well after it is another one that reused the id (Linux only).
+            Defaults to `None` (not checked).
+    """
+    if os.name != "posix" or pid <= 0:
+        return True  # os.kill(pid, 0) would stop the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    started = _process_start(pid) if since is not None else None
+    return started is None or since is None or started <= since + _START_SLACK_S
+
+
+_START_SLACK_S = 30  # /proc's boot time is whole seconds and may drift with the clock
+
+
+def _process_start(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch), from Linux's /proc; else `None`."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+        boot = next(
+            line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+        )
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        return int(boot.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
 
 
 def _umask() -> int:
@@ -90,7 +135,12 @@ class RunDir:
 
     @classmethod
     def create(cls, runs_dir: str | Path, name: str, record: dict[str, Any]) -> RunDir:
-        """Make the next free `runs_dir/name/<n>/` (n = 1, 2, ...), safely under concurrency."""
+        """Make the next free `runs_dir/name/<n>/` (n = 1, 2, ...), safely under concurrency.
+
+        `run.json` records the process (`pid`, `host`), so `kerascli runs` can tell a run that
+        died unrecorded (SIGKILL, power loss). If `run.json` cannot be written (a full disk),
+        the directory is removed again: no empty numbered directory is left.
+        """
         parent = Path(runs_dir) / name
         parent.mkdir(parents=True, exist_ok=True)
         taken = [int(p.name) for p in parent.iterdir() if p.name.isdigit()]
@@ -102,8 +152,14 @@ class RunDir:
                 break
             except FileExistsError:
                 n += 1
-        run = cls(path, {"name": name, "n": n, "status": "running", "started": now(), **record})
-        run.save()
+        record = {"name": name, "n": n, "status": "running", "started": now(), **record}
+        run = cls(path, {**record, "pid": os.getpid(), "host": HOST})
+        try:
+            run.save()
+        except BaseException:
+            with contextlib.suppress(OSError):
+                path.rmdir()  # empty: atomic_write removed its temporary file
+            raise
         return run
 
     @classmethod

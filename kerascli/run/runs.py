@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kerascli.run.rundir import HOST, process_alive
+
+
+def _status(record: dict[str, Any]) -> str:
+    """A run's status: `dead` for one `running` whose process, on this host, is gone (killed
+    by SIGKILL or the machine going down); one on another host is left `running`."""
+    status = str(record.get("status", "?"))
+    pid, host = record.get("pid"), record.get("host")
+    if status != "running" or not isinstance(pid, int) or host != HOST:
+        return status
+    try:
+        since: float | None = datetime.fromisoformat(record["started"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        since = None
+    return status if process_alive(pid, since) else "dead"
+
 
 def list_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
     """Every `runs_dir/<name>/<n>/run.json`, oldest first (`runs_dir` may also be one
-    name's directory, `runs/<name>`)."""
+    name's directory, `runs/<name>`); a `running` run whose process died is `dead`."""
     root = Path(runs_dir)
     records = []
     found = sorted(root.glob("*/*/run.json")) or sorted(root.glob("*/run.json"))
@@ -23,6 +40,7 @@ def list_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
         data.setdefault("name", record.parent.parent.name)
         data.setdefault("n", int(record.parent.name) if record.parent.name.isdigit() else 0)
         data["path"] = str(record.parent)
+        data["status"] = _status(data)
         records.append(data)
     return sorted(records, key=lambda r: (r.get("started", ""), r["name"], r["n"]))
 

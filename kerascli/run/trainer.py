@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -16,12 +17,13 @@ from kerascli.build.builder import Builder
 from kerascli.data import Data, load_data
 from kerascli.data.loader import SINGLE, Split
 from kerascli.data.pipeline import make_dataset
+from kerascli.run.backup import Backups
 from kerascli.run.callbacks import gate_name_check, history_writer, spec_callbacks
 from kerascli.run.compile import compile_model
 from kerascli.run.gates import Gate
 from kerascli.run.inference import loss_kind, loss_name
 from kerascli.run.progress import format_logs, make_progress
-from kerascli.run.rundir import RunDir, environment, write_json
+from kerascli.run.rundir import RunDir, Terminated, environment, write_json
 from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.models import Spec
 from kerascli.spec.problems import KerasCliError, cause_line
@@ -240,8 +242,12 @@ def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
 
 def _save_model(model: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:  # e.g. the disk is full: no half-written model is left
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _evaluate(model: Any, spec: Spec, split: Split) -> dict[str, float]:
@@ -284,6 +290,7 @@ def train(
     writer = history_writer(run.path / "history.csv")
     log = open(run.path / "train.log", "a", encoding="utf-8", buffering=1)  # a line per epoch
     log.write(f"{run.record['command']}\n")
+    backups = Backups(run, log)
     try:
         (run.path / "spec.yaml").write_text(to_yaml(resolved_spec(spec)), encoding="utf-8")
         if data.classes:
@@ -295,7 +302,7 @@ def train(
         compile_model(builder, model)
         # The writers come first, so an epoch is on disk even if a later callback fails.
         log_lines = make_progress(spec.fit.epochs, log, plain=True)
-        callbacks = [writer, log_lines, *spec_callbacks(builder, run.path)]
+        callbacks = [writer, log_lines, *spec_callbacks(builder, run.path, backups)]
         if gates:
             callbacks.insert(2, gate_name_check(list(gates), list(data.splits)))
         callbacks.append(make_progress(spec.fit.epochs, stream, plain))
@@ -333,26 +340,41 @@ def train(
         _save_model(model, run.path / "model.keras")
         _plot_history(writer.rows, run.path / "history.png")
         log.write(f"test: {format_logs(metrics['test'])}\n" if "test" in metrics else "")
-    except KeyboardInterrupt as exc:
-        exc.run_dir = run.path  # type: ignore[attr-defined]
-        log.write("interrupted\n")
-        log.close()
-        run.finish("interrupted", epochs_done=len(writer.rows))
+        log.write("completed\n")
+        run.finish("completed", epochs_done=len(writer.rows), metrics=flatten_metrics(metrics))
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (`Terminated`)
+        status = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        if _record_end(run, log, status, status, epochs_done=len(writer.rows)):
+            exc.run_dir = run.path  # type: ignore[attr-defined]
         raise
     except BaseException as exc:
-        exc.run_dir = run.path  # type: ignore[attr-defined]  # the CLI names the failed run
-        log.write(f"failed: {cause_line(exc)}\n")
-        log.close()
-        run.finish(
-            "failed",
-            error=cause_line(exc),
-            epochs_done=len(writer.rows),
-        )
+        cause = cause_line(exc)
+        fields = {"error": cause, "epochs_done": len(writer.rows)}
+        if _record_end(run, log, "failed", f"failed: {cause}", **fields):
+            exc.run_dir = run.path  # type: ignore[attr-defined]  # the CLI names the failed run
         raise
-    log.write("completed\n")
-    log.close()
-    run.finish("completed", epochs_done=len(writer.rows), metrics=flatten_metrics(metrics))
+    finally:
+        with contextlib.suppress(OSError):
+            log.close()
+        backups.release()
     return RunResult(run.path, "completed", metrics, writer.rows)
+
+
+def _record_end(run: RunDir, log: TextIO, status: str, line: str, **fields: Any) -> bool:
+    """Mark how a run ended (`train.log`'s last line, `run.json`'s status), as far as the disk
+    lets: a full disk must not hide the error that ended the run. Whether `run.json` says so."""
+    with contextlib.suppress(OSError, ValueError):
+        log.write(f"{line}\n")
+    try:
+        run.finish(status, **fields)
+    except OSError as exc:
+        print(
+            f"warning: could not mark run {run.path} {status} ({cause_line(exc)}); "
+            "`kerascli runs` shows it dead once this process ends",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def _plot_history(rows: list[dict[str, float]], path: Path) -> None:
@@ -378,6 +400,11 @@ def _plot_history(rows: list[dict[str, float]], path: Path) -> None:
         ax.legend()
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=80)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
