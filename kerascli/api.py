@@ -35,12 +35,14 @@ def evaluate(
     split: str = "test",
     data: str | Path | None = None,
     spec: str | Path | None = None,
+    trust: bool = False,
 ) -> dict[str, float]:
-    """Metrics of a run's model (or a MODEL.keras with `spec`) on a split or a data file."""
+    """Metrics of a run's model (or a MODEL.keras with `spec`) on a split or a data file;
+    `trust` imports the plugin code of a run that came from elsewhere."""
     from kerascli.run.inference import evaluate as _evaluate
     from kerascli.run.inference import load_run
 
-    return _evaluate(load_run(target, spec), split, data)
+    return _evaluate(load_run(target, spec, trust), split, data)
 
 
 def predict(
@@ -49,12 +51,19 @@ def predict(
     output: str | Path | None = None,
     batch_size: int | None = None,
     spec: str | Path | None = None,
+    keep: list[str] | None = None,
+    force: bool = False,
+    trust: bool = False,
 ) -> dict[str, Any]:
-    """Predictions of a run's model on a CSV/NPZ/NPY file, as named columns (and a file)."""
+    """Predictions of a run's model on a CSV/TSV/NPZ/NPY file, as named columns (and a file
+    in the format `output`'s extension names; `force` overwrites it). `keep` passes input
+    columns through; `trust` imports the plugin code of a run that came from elsewhere."""
     from kerascli.run.inference import load_run
     from kerascli.run.inference import predict as _predict
 
-    return _predict(load_run(target, spec), input_file, output, batch_size)
+    return _predict(
+        load_run(target, spec, trust), input_file, output, batch_size, keep or [], force
+    )
 
 
 __all__ = ["build_model", "evaluate", "load_spec", "predict", "train"]

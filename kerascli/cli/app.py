@@ -258,6 +258,15 @@ TargetArg = Annotated[
 ]
 
 
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust",
+        help="Import the plugin code kept in a run that came from another host or directory.",
+    ),
+]
+
+
 @app.command()
 def evaluate(
     target: TargetArg,
@@ -269,6 +278,7 @@ def evaluate(
     ] = None,
     split: Annotated[str, typer.Option("--split", help="Split of the spec's data.")] = "test",
     require: RequireOpt = None,
+    trust: TrustOpt = False,
     verbose: VerboseOpt = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -277,7 +287,7 @@ def evaluate(
     from kerascli.run.inference import evaluate as run_evaluate
     from kerascli.run.inference import load_run
 
-    run = load_run(target, spec)
+    run = load_run(target, spec, trust=trust)
     metrics = run_evaluate(run, split, data)
     gate_results = _apply_gates(gates, metrics, json_)
     passed = all(r.passed for r in gate_results)
@@ -304,46 +314,51 @@ def predict(
     input_file: Annotated[
         Path,
         typer.Argument(
-            help="CSV, TSV, NPZ or NPY input laid out like the spec's data (targets not needed).",
+            help="CSV, TSV, NPZ or NPY input with the spec's input columns, by name "
+            "(any order; targets and other columns not needed).",
             show_default=False,
             exists=True,
         ),
     ],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write predictions to .csv or .npy.")
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write predictions to a file: .csv, .tsv, .npy, .parquet or .jsonl.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the --output file if it exists.")
+    ] = False,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option("--keep", help="Pass an input column through, e.g. an id (repeatable)."),
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
     spec: Annotated[
         Path | None, typer.Option("--spec", help="Spec for a bare MODEL.keras.", exists=True)
     ] = None,
+    trust: TrustOpt = False,
     verbose: VerboseOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Predict with a trained model; writes CSV (named columns) or NPY."""
+    """Predict with a trained model; prints CSV, or writes the --output file's format."""
     from kerascli.run.inference import load_run
     from kerascli.run.inference import predict as run_predict
+    from kerascli.run.outputs import check_output, table_text
 
-    run = load_run(target, spec)
-    result = run_predict(run, input_file, output, batch_size)
+    if output is not None:  # before loading anything
+        check_output(output, force, keep or [])
+    run = load_run(target, spec, trust=trust)
+    result = run_predict(run, input_file, output, batch_size, keep or [], force)
     columns = result.pop("predictions")
     if json_:
         if output is None:
             result["predictions"] = {k: v.tolist() for k, v in columns.items()}
         render.print_json({"ok": True, **result})
     elif output is None:
-        import csv
-
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        for i in range(result["rows"]):
-            writer.writerow(
-                [
-                    f"{v[i]:.6g}"
-                    if isinstance(v[i], float) or hasattr(v[i], "dtype") and v.dtype.kind == "f"
-                    else v[i]
-                    for v in columns.values()
-                ]
-            )
+        sys.stdout.write(table_text(columns, result["rows"]))
     else:
         render.stdout.print(
             f"wrote {result['rows']} rows ({', '.join(result['columns'])}) to {output}"

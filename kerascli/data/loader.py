@@ -8,7 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from kerascli.data.tables import DataError, Table, is_numeric, labels, numeric, read_table, text
+from kerascli.data.tables import (
+    DataError,
+    Table,
+    file_format,
+    is_numeric,
+    labels,
+    numeric,
+    read_table,
+    text,
+)
+from kerascli.spec.checks import data_header
 from kerascli.spec.models import DataSpec, InputSpec, Spec
 from kerascli.spec.problems import SpecError
 
@@ -89,12 +99,50 @@ def _input_columns(spec: Spec, data: DataSpec, table: Table) -> dict[str, Any]:
     if data.features is not None:
         return {only: data.features}
     if table.kind in ("csv", "tsv"):
-        targets = _target_columns(spec, data)
-        taken = {
-            c for cols in targets.values() for c in ([cols] if isinstance(cols, str) else cols)
-        }
-        return {only: [c for c in table.names() if c not in taken]}
+        return {only: feature_columns(spec)}
     raise _located(spec, ("data",), "name the features array with data.features")
+
+
+def implied_features(spec: Spec) -> list[str] | None:
+    """The input columns a spec implies without naming them (`data.features` and `data.inputs`
+    left out, one input, CSV/TSV training data), as `feature_columns` resolves them; else
+    `None`."""
+    data = spec.data
+    if data is None or data.features is not None or data.inputs is not None:
+        return None
+    source = data.path or data.train
+    if source is None or file_format(source, data.format) not in ("csv", "tsv"):
+        return None
+    if len(model_inputs(spec)) != 1:
+        return None
+    return feature_columns(spec)
+
+
+def feature_columns(spec: Spec) -> list[str]:
+    """The input columns of a one-input model fed from CSV/TSV: `data.features`, or, when the
+    spec leaves it out, every column of the *training* file's header but the targets, in that
+    header's order.
+
+    Every file is then read by these names, whatever its column order: a file to predict on
+    with the same columns in another order (or with extra columns) gives the same inputs. A run
+    writes the list into its `spec.yaml`, so it still holds when the training file is gone.
+    """
+    data = spec.data
+    assert data is not None
+    if data.features is not None:
+        return [data.features] if isinstance(data.features, str) else list(data.features)
+    header = data_header(spec)
+    if header is None:
+        raise _located(
+            spec,
+            ("data",),
+            "without data.features the input columns are every column of the training file "
+            "but the targets, and that file is not there to say which: list the input columns "
+            "in data.features",
+        )
+    targets = _target_columns(spec, data)
+    taken = {c for cols in targets.values() for c in ([cols] if isinstance(cols, str) else cols)}
+    return [c for c in header[1] if c not in taken]
 
 
 def _target_columns(spec: Spec, data: DataSpec) -> dict[str, Any]:
@@ -138,14 +186,16 @@ def _shape_input(
         if None not in shape and math.prod(s or 1 for s in shape) == math.prod(got or (1,)):
             values = values.reshape((rows, *shape))
         else:
-            if isinstance(source, list):
-                what = f"{len(source)} column{'s' if len(source) != 1 else ''}"
-            else:
-                what = f"shape {list(got)}"
+            if isinstance(source, list) and got == (len(source),):  # CSV columns
+                what = f"{len(source)} column{'s' if len(source) != 1 else ''} ({named})"
+            else:  # an array: what its rows hold, whatever the spec's names
+                given = math.prod(got)
+                where = named if isinstance(source, str) else "the array"
+                values_per_row = f"{given} value{'s' if given != 1 else ''} per row"
+                what = f"{values_per_row} (shape {list(got)}, {where})"
             need = math.prod(s or 1 for s in shape)
             raise DataError(
-                f"{label} expects shape {list(shape)} ({need} values per row); "
-                f"the data gives {what} ({named})",
+                f"{label} expects shape {list(shape)} ({need} values per row); the data gives {what}",
                 path,
             )
     if spec.dtype == STRING:
@@ -192,7 +242,9 @@ def read_split(
     classes: dict[str, list[str]],
     require_target: bool = True,
 ) -> Split:
-    """Read one data file into model-ready arrays (targets optional for prediction)."""
+    """Read one data file into model-ready arrays; without `require_target` (prediction) the
+    targets are not read, even where the file has them (a label the model never saw, a missing
+    one, must not stop a prediction)."""
     data = spec.data or DataSpec(path=path)
     table = read_table(path, data.format)
     inputs = model_inputs(spec)
@@ -202,30 +254,20 @@ def read_split(
         )
         for name, columns in _input_columns(spec, data, table).items()
     }
-    targets = _target_columns(spec, data)
+    targets = _target_columns(spec, data) if require_target else {}
     y: dict[str, np.ndarray] | None = None
     if targets:
-        present = all(_has(table, c) for c in targets.values())
-        if present:
-            y = _encode_targets(table, targets, classes)
-        elif require_target and table.kind == "npy":
+        if table.kind == "npy":
             raise DataError(
                 "an NPY file holds one array, the model's input; this needs the targets too: "
                 "use a CSV/TSV file or an NPZ file with the target arrays",
                 table.path,
             )
-        elif require_target:
-            y = _encode_targets(table, targets, classes)  # raises the located error
+        y = _encode_targets(table, targets, classes)  # a missing column is a located error
     elif require_target:
         raise _located(spec, ("data",), "name the target with data.target (or data.outputs)")
     rows = table.rows
     return Split(_unwrap(x), _unwrap(y) if y is not None else None, rows)
-
-
-def _has(table: Table, columns: Any) -> bool:
-    names = [columns] if isinstance(columns, str) else list(columns)
-    pool = table.raw if table.kind in ("csv", "tsv") else table.columns
-    return all(n in pool for n in names)
 
 
 def _unwrap(arrays: dict[str, np.ndarray]) -> Arrays:

@@ -155,3 +155,36 @@ def gate_name_check(gates: list[Any], splits: list[str]) -> Any:
             check_names(gates, names)
 
     return GateNameCheck()
+
+
+def monitor_check(builder: Builder, validation: bool) -> Any:
+    """A callback that ends training after its first epoch if a callback's `monitor` names
+    something the epoch did not log (Keras's callbacks would only warn, and do nothing).
+
+    `validate` checks the monitors where the spec alone tells the names (kerascli/spec/monitor.py);
+    this checks them all against the real logs, with the same rule. Put it before the callbacks
+    it checks: they see the same logs, and Keras's `mode: auto` fails on an unknown name.
+
+    Args:
+        builder: The spec's builder (to locate a problem in the YAML).
+        validation: Whether training has validation data (so the `val_` names are logged, on
+            the epochs `fit.validation_freq` validates).
+    """
+    import keras
+
+    from kerascli.spec.monitor import monitors
+
+    class MonitorCheck(keras.callbacks.Callback):
+        checked = False
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if self.checked:
+                return
+            self.checked = True
+            names = [k for k in (logs or {}) if not k.startswith("val_") and k != "learning_rate"]
+            for monitor in monitors(builder.spec):
+                message = monitor.problem(names, validation)
+                if message is not None and not monitor.after_plugin:
+                    raise builder.error(monitor.path, message, at_key=not monitor.explicit)
+
+    return MonitorCheck()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,13 @@ from kerascli.build.plugins import load_object
 from kerascli.data import load_data, read_split
 from kerascli.data.loader import SINGLE, Split
 from kerascli.data.pipeline import make_dataset
-from kerascli.run.rundir import atomic_write
+from kerascli.data.tables import read_table
+from kerascli.run.compile import compile_model
+from kerascli.run.outputs import check_output, write_output
+from kerascli.run.portable import check_trust
 from kerascli.spec import load_spec
 from kerascli.spec.models import Spec
-from kerascli.spec.problems import KerasCliError, Problem, SpecError
+from kerascli.spec.problems import KerasCliError, Problem, SpecError, did_you_mean
 
 
 @dataclass
@@ -32,11 +35,18 @@ class LoadedRun:
     path: Path | None = None
 
 
-def load_run(target: str | Path, spec_path: str | Path | None = None) -> LoadedRun:
+def load_run(
+    target: str | Path, spec_path: str | Path | None = None, trust: bool = False
+) -> LoadedRun:
     """Load `RUN_DIR` or `MODEL.keras` (with `spec_path`, or the `spec.yaml` beside it).
 
-    The model is loaded with Keras `safe_mode=True`; plugin code runs only when the
-    spec names plugins.
+    The model is loaded with Keras `safe_mode=True`; plugin code runs only when the spec names
+    plugins, and a run's own plugin copies only with `trust` when the run came from another
+    host or directory (or its plugin files changed). The run's data files need not exist.
+
+    Raises:
+        UntrustedRun: the run would import plugin code it was not trusted with.
+        SpecError: no spec, or a model file that is not a Keras model archive.
     """
     target = Path(target)
     if target.is_dir():
@@ -57,22 +67,43 @@ def load_run(target: str | Path, spec_path: str | Path | None = None) -> LoadedR
                 )
             ]
         )
-    spec = load_spec(spec_file)
+    record_file = run_dir / "run.json"
+    record = json.loads(record_file.read_text(encoding="utf-8")) if record_file.is_file() else {}
+    if spec_path is None:  # the run's own spec, naming the run's own plugin copies
+        check_trust(run_dir, record, trust)
+    spec = load_spec(spec_file, data_files=False)
     builder = Builder(spec)
     custom = builder.registry.custom_objects()
     if spec.model.subclass is not None:
         cls = load_object(spec.model.subclass.class_)
         custom[cls.__name__] = cls
-    try:
-        model = builder.keras.saving.load_model(model_path, custom_objects=custom, safe_mode=True)
-    except (ValueError, TypeError, OSError) as exc:
-        raise KerasCliError(f"cannot load {model_path}: {str(exc).splitlines()[0]}") from exc
-    classes: dict[str, list[str]] = {}
-    record = run_dir / "run.json"
-    if record.is_file():
-        saved = json.loads(record.read_text(encoding="utf-8")).get("classes", {})
-        classes = {(SINGLE if k == "target" else k): v for k, v in saved.items()}
+    model = _load_model(builder, model_path, custom)
+    saved = record.get("classes", {})
+    classes = {(SINGLE if k == "target" else k): v for k, v in saved.items()}
     return LoadedRun(model, spec, classes, run_dir if target.is_dir() else None)
+
+
+def _load_model(builder: Builder, path: Path, custom: dict[str, Any]) -> Any:
+    """The Keras model in `path` (safe mode), compiled from the spec if it was saved without."""
+    if not zipfile.is_zipfile(path):
+        size = path.stat().st_size
+        raise SpecError(
+            [
+                Problem(
+                    f"not a Keras model archive ({size} bytes): corrupt or truncated", "", str(path)
+                )
+            ]
+        )
+    try:
+        model = builder.keras.saving.load_model(path, custom_objects=custom, safe_mode=True)
+    except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpecError(
+            [Problem(f"cannot load the model (corrupt or truncated?): {cause}", "", str(path))]
+        ) from exc
+    if not getattr(model, "compiled", True) and builder.spec.compile.loss is not None:
+        compile_model(builder, model)  # saved with compile=False: evaluate needs loss, metrics
+    return model
 
 
 def evaluate(
@@ -87,8 +118,14 @@ def evaluate(
             message = f"the spec's data has no '{split}' split (it has: {', '.join(splits)})"
             raise SpecError([Problem(message, "", "--split")])
         values = splits[split]
+    where = str(data_file) if data_file is not None else "--split"
+    if values.rows == 0:
+        raise SpecError([Problem("no rows to evaluate on", "", where)])
     dataset = make_dataset(values, run.spec.data, run.spec.fit.batch_size, None, training=False)
     result = run.model.evaluate(dataset, verbose=0, return_dict=True)
+    if not result:  # nothing measured is not a pass
+        message = "the model gives no metrics to evaluate (compile it with a loss and metrics)"
+        raise SpecError([Problem(message, "", where)])
     return {k: float(v) for k, v in result.items()}
 
 
@@ -181,11 +218,22 @@ def predict(
     input_file: str | Path,
     output: str | Path | None = None,
     batch_size: int | None = None,
+    keep: Sequence[str] = (),
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Predict on a CSV/NPZ/NPY file (target columns optional); write CSV or NPY."""
-    split: Split = read_split(
-        run.spec, str(Path(input_file).resolve()), dict(run.classes), require_target=False
-    )
+    """Predict on a CSV/TSV/NPZ/NPY file (input columns by name, targets optional).
+
+    Args:
+        keep: Columns (or 1-D arrays) of the input file to pass through, first, into the
+            predictions. Defaults to none.
+        output: A file to write, in the format its extension names (`outputs.FORMATS`).
+        force: Overwrite `output` if it exists. Defaults to `False`.
+    """
+    keep = list(keep)
+    if output is not None:
+        check_output(Path(output), force, keep)
+    path = str(Path(input_file).resolve())
+    split: Split = read_split(run.spec, path, dict(run.classes), require_target=False)
     dataset = make_dataset(
         Split(split.x, None, split.rows),
         run.spec.data,
@@ -206,30 +254,38 @@ def predict(
             units = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
             classes = _index_classes(run.spec, name, units)
         columns.update(_columns(label, prefix, values, classes))
+    if keep:
+        columns = {**_kept_columns(run.spec, path, keep, columns), **columns}
     result = {"rows": split.rows, "columns": list(columns)}
     if output is not None:
-        output = Path(output)
-        if output.suffix == ".npy":
-            arrays = [np.asarray(v).reshape(split.rows, -1) for v in outputs.values()]
-            buffer = io.BytesIO()
-            np.save(buffer, np.concatenate(arrays, axis=1), allow_pickle=False)
-            atomic_write(output, buffer.getvalue())
-        else:
-            atomic_write(output, _csv(columns, split.rows))
+        write_output(Path(output), columns, list(outputs.values()), split.rows)
         result["output"] = str(output)
     result["predictions"] = columns
     return result
 
 
-def _csv(columns: dict[str, np.ndarray], rows: int) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for i in range(rows):
-        writer.writerow(
-            [
-                f"{v[i]:.6g}" if isinstance(v[i], (float, np.floating)) else v[i]
-                for v in columns.values()
-            ]
-        )
-    return buffer.getvalue()
+def _kept_columns(
+    spec: Spec, path: str, names: list[str], predicted: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The input file's columns `names`, as written (CSV text) or as stored (1-D arrays)."""
+    table = read_table(path, spec.data.format if spec.data is not None else None)
+    pool: dict[str, Any] = table.raw if table.kind in ("csv", "tsv") else table.columns
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        if name in predicted:
+            raise SpecError(
+                [
+                    Problem(
+                        f"'{name}' is also a prediction column; keep another column", "", "--keep"
+                    )
+                ]
+            )
+        if name not in pool:
+            hint = did_you_mean(name, pool)
+            message = f"no column '{name}' in {Path(path).name}{hint}"
+            raise SpecError([Problem(message, "", "--keep")])
+        values = np.asarray(pool[name])
+        if values.ndim != 1:
+            raise SpecError([Problem(f"array '{name}' is not one value per row", "", "--keep")])
+        out[name] = values
+    return out

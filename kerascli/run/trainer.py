@@ -15,15 +15,16 @@ import numpy as np
 
 from kerascli.build.builder import Builder
 from kerascli.data import Data, load_data
-from kerascli.data.loader import SINGLE, Split
+from kerascli.data.loader import SINGLE, Split, implied_features
 from kerascli.data.pipeline import make_dataset
 from kerascli.run.backup import Backups
-from kerascli.run.callbacks import gate_name_check, history_writer, spec_callbacks
+from kerascli.run.callbacks import gate_name_check, history_writer, monitor_check, spec_callbacks
 from kerascli.run.compile import compile_model
 from kerascli.run.gates import Gate
 from kerascli.run.inference import loss_kind, loss_name
+from kerascli.run.portable import copy_plugins, origin, portable_spec
 from kerascli.run.progress import format_logs, make_progress
-from kerascli.run.rundir import RunDir, Terminated, environment, write_json
+from kerascli.run.rundir import RunDir, Terminated, atomic_write, environment, write_json
 from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.models import Spec
 from kerascli.spec.problems import KerasCliError, cause_line
@@ -240,6 +241,16 @@ def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
             )
 
 
+def save_spec(spec: Spec, run: RunDir) -> None:
+    """Write the run's `spec.yaml` so the run travels: the input columns it was trained on,
+    data files relative to it, copies of its plugin files (hashed in `run.json`)."""
+    copies = copy_plugins(spec, run.path)
+    features = implied_features(spec)
+    saved = portable_spec(resolved_spec(spec), run.path, copies, features)
+    atomic_write(run.path / "spec.yaml", to_yaml(saved))
+    run.update(**origin(run.path, copies))
+
+
 def _save_model(model: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     try:
@@ -292,7 +303,7 @@ def train(
     log.write(f"{run.record['command']}\n")
     backups = Backups(run, log)
     try:
-        (run.path / "spec.yaml").write_text(to_yaml(resolved_spec(spec)), encoding="utf-8")
+        save_spec(spec, run)
         if data.classes:
             run.update(classes={k or "target": v for k, v in data.classes.items()})
         train_split = data.splits["train"]
@@ -303,6 +314,7 @@ def train(
         # The writers come first, so an epoch is on disk even if a later callback fails.
         log_lines = make_progress(spec.fit.epochs, log, plain=True)
         callbacks = [writer, log_lines, *spec_callbacks(builder, run.path, backups)]
+        callbacks.insert(2, monitor_check(builder, "validation" in data.splits))
         if gates:
             callbacks.insert(2, gate_name_check(list(gates), list(data.splits)))
         callbacks.append(make_progress(spec.fit.epochs, stream, plain))

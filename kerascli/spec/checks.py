@@ -6,15 +6,15 @@ in the YAML through the spec's `Document`.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from kerascli.spec import catalog
+from kerascli.spec.datafile import csv_rows, duplicate_column
 from kerascli.spec.models import DataSpec, FunctionalSpec, InputSpec, Spec, call_parts
-from kerascli.spec.problems import KeyPath, Problem, did_you_mean
+from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean
 from kerascli.spec.source import Document
 
 Finding = tuple[KeyPath, str, bool]
@@ -290,21 +290,23 @@ def _cycles(functional: FunctionalSpec, base: KeyPath) -> Iterator[Finding]:
             yield from visit(name, [name])
 
 
-def _is_file_ref(ref: str) -> bool:
+def is_file_ref(ref: str) -> bool:
+    """Whether a plugin reference names a file (`plugins/net.py`) rather than a module."""
     return ref.endswith(".py") or "/" in ref or "\\" in ref
 
 
-def check_files(spec: Spec) -> Iterator[Finding]:
-    """Plugin files, the subclass's file and data files must exist."""
+def check_files(spec: Spec, data_files: bool = True) -> Iterator[Finding]:
+    """Plugin files, the subclass's file and (unless `data_files` is false) data files must
+    exist."""
     for i, plugin in enumerate(spec.plugins):
-        if _is_file_ref(plugin) and not Path(plugin).is_file():
+        if is_file_ref(plugin) and not Path(plugin).is_file():
             yield (("plugins", i), f"plugin file not found: {plugin}", False)
     if spec.model.subclass is not None:
         ref = spec.model.subclass.class_.rsplit(":", 1)[0]
-        if _is_file_ref(ref) and not Path(ref).is_file():
+        if is_file_ref(ref) and not Path(ref).is_file():
             yield (("model", "subclass", "class"), f"model file not found: {ref}", False)
     data = spec.data
-    if data is None:
+    if data is None or not data_files:
         return
     for key in ("path", "train", "validation", "test"):
         value = getattr(data, key)
@@ -330,9 +332,12 @@ def data_header(spec: Spec) -> Header | None:
     fmt = data.format or _format_of(source)
     if fmt not in ("csv", "tsv"):
         return None
-    with open(source, newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
-    return Path(source).name, [name.strip() for name in header]
+    with csv_rows(source, fmt) as rows:
+        header = [name.strip() for name in next(rows, (1, []))[1]]
+    duplicate = duplicate_column(header)
+    if duplicate is not None:
+        raise SpecError([Problem(duplicate, "", source, 1)])
+    return Path(source).name, header
 
 
 def _format_of(source: str) -> str:
@@ -514,8 +519,9 @@ def _is_array_file(data: DataSpec) -> bool:
     return source is not None and (data.format or _format_of(source)) in ("npz", "npy")
 
 
-def check_spec(spec: Spec, doc: Document) -> list[Problem]:
-    """All problems a schema-valid spec has, located in its document."""
+def check_spec(spec: Spec, doc: Document, data_files: bool = True) -> list[Problem]:
+    """All problems a schema-valid spec has, located in its document (data files must exist
+    unless `data_files` is false: a run predicts with its training data gone)."""
     lenient = bool(spec.plugins)
     findings: list[Finding] = []
     model = spec.model
@@ -528,9 +534,13 @@ def check_spec(spec: Spec, doc: Document) -> list[Problem]:
     if model.functional is not None:
         findings += check_graph(model.functional, lenient)
     findings += check_compile(spec, lenient)
+    from kerascli.spec.monitor import check_loss_weights, check_monitors  # (imports this module)
+
+    findings += check_loss_weights(spec)
     for i, call in enumerate(spec.callbacks):
         findings += check_call("callbacks", *call_parts(call), ("callbacks", i), lenient)
-    findings += check_files(spec)
+    findings += check_monitors(spec)
+    findings += check_files(spec, data_files)
     header = data_header(spec)
     findings += check_columns(spec, header)
     findings += check_data_model(spec, header)

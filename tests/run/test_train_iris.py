@@ -65,7 +65,9 @@ def test_saved_spec_is_the_resolved_spec(iris_run: Path) -> None:
     saved = load_spec(iris_run / "spec.yaml")
     original = load_spec(IRIS)
     assert saved.model_dump() == original.model_dump()
-    assert yaml.safe_load((iris_run / "spec.yaml").read_text())["data"]["path"].startswith("/")
+    path = yaml.safe_load((iris_run / "spec.yaml").read_text())["data"]["path"]
+    assert not path.startswith("/")  # relative to the run, so a copied run still names it
+    assert (iris_run / path).resolve() == (IRIS.parent / "data" / "iris.csv").resolve()
 
 
 def test_evaluate_json(cli, iris_run: Path) -> None:

@@ -1,0 +1,117 @@
+"""Runs that travel safely: plugin code kept in the run and imported only with consent, corrupt
+models named as such, uncompiled models compiled from the spec."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import invoke
+
+from .conftest import SPECS
+
+
+@pytest.fixture(scope="module")
+def subclass_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-epoch run of the digits subclass example, whose model class is a plugin file."""
+    runs = tmp_path_factory.mktemp("subclass-runs")
+    result = invoke(
+        "train", SPECS / "digits_subclass.yaml", "--epochs", "1", "--runs-dir", runs, "--json"
+    )
+    assert result.code == 0, result.err
+    return Path(result.json()["run_dir"])
+
+
+@pytest.fixture(scope="module")
+def digits_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("digits") / "sample.npz"
+    with np.load(SPECS / "data" / "digits.npz") as arrays:
+        np.savez(path, images=arrays["images"][:20])
+    return path
+
+
+def test_plugin_code_is_copied_and_hashed(subclass_run: Path) -> None:
+    copy = subclass_run / "plugins" / "net.py"
+    assert copy.read_bytes() == (SPECS / "plugins" / "net.py").read_bytes()
+    assert "class: plugins/net.py:MLPClassifier" in (subclass_run / "spec.yaml").read_text()
+    record = json.loads((subclass_run / "run.json").read_text())
+    import hashlib
+
+    assert record["plugin_sha256"] == {
+        "plugins/net.py": hashlib.sha256(copy.read_bytes()).hexdigest()
+    }
+
+
+def test_the_run_in_place_predicts_without_trust(subclass_run: Path, digits_sample: Path) -> None:
+    result = invoke("predict", subclass_run, digits_sample, "--json")
+    assert result.code == 0, result.err
+    assert result.json()["rows"] == 20
+
+
+def test_a_run_from_elsewhere_needs_trust(
+    subclass_run: Path, digits_sample: Path, tmp_path: Path
+) -> None:
+    copied = tmp_path / "copied"
+    shutil.copytree(subclass_run, copied)
+    marker = tmp_path / "ran.txt"
+    with open(copied / "plugins" / "net.py", "a", encoding="utf-8") as handle:
+        handle.write(f"\nopen({str(marker)!r}, 'w').write('ran')\n")  # what hostile code does
+    for command in (("predict", copied, digits_sample), ("evaluate", copied)):
+        refused = invoke(*command)
+        assert refused.code == 2, refused.err
+        assert "--trust" in refused.err and "Traceback" not in refused.err
+        assert not marker.exists()  # no plugin code ran
+    trusted = invoke("predict", copied, digits_sample, "--trust", "--json")
+    assert trusted.code == 0, trusted.err
+    assert marker.exists()
+
+
+def test_changed_plugin_code_in_place_needs_trust(
+    subclass_run: Path, digits_sample: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(subclass_run, run)
+    record = json.loads((run / "run.json").read_text())
+    record["made_in"]["path"] = str(run.resolve())  # as if trained here
+    (run / "run.json").write_text(json.dumps(record))
+    assert invoke("predict", run, digits_sample).code == 0
+    with open(run / "plugins" / "net.py", "a", encoding="utf-8") as handle:
+        handle.write("\n# changed\n")
+    refused = invoke("predict", run, digits_sample)
+    assert refused.code == 2 and "changed since it was trained" in refused.err
+
+
+@pytest.mark.parametrize("size", [0, 7, 3000])
+def test_a_corrupt_or_truncated_model_says_so(
+    subclass_run: Path, digits_sample: Path, tmp_path: Path, size: int
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(subclass_run, run)
+    model = run / "model.keras"
+    model.write_bytes(model.read_bytes()[:size])
+    result = invoke("predict", run, digits_sample, "--trust")
+    assert result.code == 2
+    assert "corrupt or truncated" in result.err and "not found" not in result.err
+
+
+def test_evaluate_compiles_an_uncompiled_model_from_the_spec(tmp_path: Path) -> None:
+    import kerascli
+
+    spec = kerascli.load_spec(SPECS / "iris_mlp.yaml")
+    model = kerascli.build_model(spec)
+    model.save(tmp_path / "bare.keras")  # never compiled
+    result = invoke(
+        "evaluate",
+        tmp_path / "bare.keras",
+        "--spec",
+        SPECS / "iris_mlp.yaml",
+        "--data",
+        SPECS / "data" / "iris.csv",
+        "--json",
+    )
+    assert result.code == 0, result.err
+    assert set(result.json()["metrics"]) == {"loss", "accuracy"}
