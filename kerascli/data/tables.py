@@ -346,9 +346,23 @@ def is_numeric(table: Table, name: str) -> bool:
 
 
 def labels(table: Table, name: str, classes: list[str]) -> np.ndarray:
-    """Class ids of a column of class names, in the order of `classes`."""
+    """Class ids of a column of class names, in the order of `classes`.
+
+    A column that mixes numbers with text (`0.2`, `NA`, `?`) is refused: it is a numeric column
+    with a missing-value marker far more often than a set of class names, and encoding it as
+    classes would train a regression on the wrong values.
+    """
     index = {c: i for i, c in enumerate(classes)}
     values = _column(table, name)
+    numbers = [i for i, value in enumerate(values) if _NUMBER.fullmatch(value)]
+    if numbers:
+        i = next(i for i, value in enumerate(values) if not _NUMBER.fullmatch(value))
+        raise DataError(
+            f"column '{name}' mixes numbers ('{values[numbers[0]]}') with text ('{values[i]}'): "
+            "a number column with a missing or non-numeric value? (class names must all be text)",
+            table.path,
+            table.line(i),
+        )
     out = np.empty(len(values), dtype=np.int64)
     for i, value in enumerate(values):
         if value == "" or _NON_FINITE.fullmatch(value):

@@ -71,7 +71,7 @@ def load_run(
     record = json.loads(record_file.read_text(encoding="utf-8")) if record_file.is_file() else {}
     if spec_path is None:  # the run's own spec, naming the run's own plugin copies
         check_trust(run_dir, record, trust)
-    spec = load_spec(spec_file, data_files=False)
+    spec = load_spec(spec_file, training=False)
     builder = Builder(spec)
     custom = builder.registry.custom_objects()
     if spec.model.subclass is not None:

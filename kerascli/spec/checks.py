@@ -295,9 +295,8 @@ def is_file_ref(ref: str) -> bool:
     return ref.endswith(".py") or "/" in ref or "\\" in ref
 
 
-def check_files(spec: Spec, data_files: bool = True) -> Iterator[Finding]:
-    """Plugin files, the subclass's file and (unless `data_files` is false) data files must
-    exist."""
+def check_files(spec: Spec, training: bool = True) -> Iterator[Finding]:
+    """Plugin files, the subclass's file and (for training) data files must exist."""
     for i, plugin in enumerate(spec.plugins):
         if is_file_ref(plugin) and not Path(plugin).is_file():
             yield (("plugins", i), f"plugin file not found: {plugin}", False)
@@ -306,7 +305,7 @@ def check_files(spec: Spec, data_files: bool = True) -> Iterator[Finding]:
         if is_file_ref(ref) and not Path(ref).is_file():
             yield (("model", "subclass", "class"), f"model file not found: {ref}", False)
     data = spec.data
-    if data is None or not data_files:
+    if data is None or not training:
         return
     for key in ("path", "train", "validation", "test"):
         value = getattr(data, key)
@@ -519,9 +518,10 @@ def _is_array_file(data: DataSpec) -> bool:
     return source is not None and (data.format or _format_of(source)) in ("npz", "npy")
 
 
-def check_spec(spec: Spec, doc: Document, data_files: bool = True) -> list[Problem]:
-    """All problems a schema-valid spec has, located in its document (data files must exist
-    unless `data_files` is false: a run predicts with its training data gone)."""
+def check_spec(spec: Spec, doc: Document, training: bool = True) -> list[Problem]:
+    """All problems a schema-valid spec has, located in its document. Without `training` (a run's
+    spec, loaded to predict or evaluate) data files need not exist: a run predicts with its
+    training data gone."""
     lenient = bool(spec.plugins)
     findings: list[Finding] = []
     model = spec.model
@@ -540,7 +540,7 @@ def check_spec(spec: Spec, doc: Document, data_files: bool = True) -> list[Probl
     for i, call in enumerate(spec.callbacks):
         findings += check_call("callbacks", *call_parts(call), ("callbacks", i), lenient)
     findings += check_monitors(spec)
-    findings += check_files(spec, data_files)
+    findings += check_files(spec, training)
     header = data_header(spec)
     findings += check_columns(spec, header)
     findings += check_data_model(spec, header)

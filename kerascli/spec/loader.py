@@ -22,7 +22,7 @@ def load_spec(
     overrides: Sequence[str] = (),
     env: dict[str, str] | None = None,
     check: bool = True,
-    data_files: bool = True,
+    training: bool = True,
 ) -> Spec:
     """Read, merge, override and validate a spec file.
 
@@ -31,7 +31,8 @@ def load_spec(
         overrides: `key.path=value` strings, applied after `extends`. Defaults to none.
         env: Variables for `${VAR}` interpolation. Defaults to the process environment.
         check: Also check Keras names, the model graph and files. Defaults to `True`.
-        data_files: Whether the data files must exist (a run's spec predicts without them).
+        training: Whether the spec is for training: when false (a run's spec, loaded to predict or
+            evaluate), its data files need not exist and training-only checks are skipped.
             Defaults to `True`.
 
     Raises:
@@ -40,7 +41,7 @@ def load_spec(
     doc = read_layered(path, env)
     if overrides:
         doc = apply_overrides(doc, list(overrides))
-    return spec_from_document(doc, check=check, data_files=data_files)
+    return spec_from_document(doc, check=check, training=training)
 
 
 def load_spec_dict(data: dict[str, Any], base_dir: str | Path = ".", check: bool = True) -> Spec:
@@ -49,7 +50,7 @@ def load_spec_dict(data: dict[str, Any], base_dir: str | Path = ".", check: bool
     return spec_from_document(doc, check=check)
 
 
-def spec_from_document(doc: Document, check: bool = True, data_files: bool = True) -> Spec:
+def spec_from_document(doc: Document, check: bool = True, training: bool = True) -> Spec:
     """Validate a parsed document into a `Spec`."""
     if not isinstance(doc.data, dict):
         got = "an empty file" if doc.data is None else type(doc.data).__name__
@@ -61,7 +62,7 @@ def spec_from_document(doc: Document, check: bool = True, data_files: bool = Tru
     spec._document = doc
     _resolve_paths(spec, doc)
     if check:
-        problems = check_spec(spec, doc, data_files)
+        problems = check_spec(spec, doc, training)
         if problems:
             raise SpecError(problems)
     return spec
