@@ -359,6 +359,11 @@ def predict(
         render.print_json({"ok": True, **result})
     elif output is None:
         sys.stdout.write(table_text(columns, result["rows"]))
+    elif output.suffix.lower() == ".npy":  # the raw outputs, not the named columns
+        import numpy as np
+
+        shape = np.load(output, mmap_mode="r").shape
+        render.stdout.print(f"wrote an array of shape {shape} (the model's outputs) to {output}")
     else:
         render.stdout.print(
             f"wrote {result['rows']} rows ({', '.join(result['columns'])}) to {output}"

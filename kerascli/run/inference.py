@@ -67,36 +67,76 @@ def load_run(
                 )
             ]
         )
-    record_file = run_dir / "run.json"
-    record = json.loads(record_file.read_text(encoding="utf-8")) if record_file.is_file() else {}
-    if spec_path is None:  # the run's own spec, naming the run's own plugin copies
-        check_trust(run_dir, record, trust)
-    spec = load_spec(spec_file, training=False)
+    spec = load_spec(spec_file, training=False)  # imports nothing
+    record = _run_record(run_dir)
+    if record is not None:  # a run directory: its plugin code loads only with consent
+        check_trust(run_dir, record, spec, trust, own_spec=spec_path is None)
     builder = Builder(spec)
     custom = builder.registry.custom_objects()
     if spec.model.subclass is not None:
         cls = load_object(spec.model.subclass.class_)
         custom[cls.__name__] = cls
     model = _load_model(builder, model_path, custom)
-    saved = record.get("classes", {})
+    saved = record.get("classes") if record is not None else None
+    saved = saved if isinstance(saved, dict) else {}
     classes = {(SINGLE if k == "target" else k): v for k, v in saved.items()}
     return LoadedRun(model, spec, classes, run_dir if target.is_dir() else None)
 
 
-def _load_model(builder: Builder, path: Path, custom: dict[str, Any]) -> Any:
-    """The Keras model in `path` (safe mode), compiled from the spec if it was saved without."""
+def _run_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run's `run.json` (`{}` if unreadable, so a damaged record trusts nothing), or `None`
+    outside a run directory."""
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+MAX_MODEL_CONFIG = 64 * 2**20
+"""The largest `config.json` / `metadata.json` a model archive may unpack to (64 MiB)."""
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse, before Keras reads it, a model file that is not a zip archive or whose JSON
+    members would unpack to more than `MAX_MODEL_CONFIG` (a zip bomb)."""
+
+    def refuse(message: str) -> SpecError:
+        return SpecError([Problem(message, "", str(path))])
+
     if not zipfile.is_zipfile(path):
         size = path.stat().st_size
-        raise SpecError(
-            [
-                Problem(
-                    f"not a Keras model archive ({size} bytes): corrupt or truncated", "", str(path)
-                )
-            ]
-        )
+        raise refuse(f"not a Keras model archive ({size} bytes): corrupt or truncated")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise refuse(f"not a Keras model archive: {exc}") from None
+    for member in members:
+        if member.filename.endswith(".json") and member.file_size > MAX_MODEL_CONFIG:
+            raise refuse(
+                f"{member.filename} unpacks to {member.file_size} bytes (the limit is "
+                f"{MAX_MODEL_CONFIG}): not a model kerascli will load"
+            )
+
+
+def _load_model(builder: Builder, path: Path, custom: dict[str, Any]) -> Any:
+    """The Keras model in `path` (safe mode), compiled from the spec if it was saved without."""
+    _check_archive(path)
     try:
         model = builder.keras.saving.load_model(path, custom_objects=custom, safe_mode=True)
-    except (ValueError, TypeError, OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        OSError,
+        KeyError,
+        zipfile.BadZipFile,
+        EOFError,
+        RecursionError,
+    ) as exc:
         cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SpecError(
             [Problem(f"cannot load the model (corrupt or truncated?): {cause}", "", str(path))]

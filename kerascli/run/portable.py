@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
+from kerascli.run.rundir import HOST
 from kerascli.spec.checks import is_file_ref
 from kerascli.spec.models import Spec
 from kerascli.spec.problems import Problem, SpecError
@@ -39,10 +39,7 @@ def copy_plugins(spec: Spec, run_path: Path) -> dict[str, str]:
     Returns:
         `{original path: path relative to the run}` for each file copied.
     """
-    sources = [p for p in spec.plugins if is_file_ref(p)]
-    sub = spec.model.subclass
-    if sub is not None and is_file_ref(sub.class_.rsplit(":", 1)[0]):
-        sources.append(sub.class_.rsplit(":", 1)[0])
+    sources = [ref for ref in plugin_refs(spec) if is_file_ref(ref)]
     copies: dict[str, str] = {}
     for source in dict.fromkeys(sources):
         name = Path(source).name
@@ -86,37 +83,64 @@ def portable_spec(
 def origin(run_path: Path, copies: dict[str, str]) -> dict[str, Any]:
     """What `run.json` records so that a later load can tell whether the run moved."""
     return {
-        "made_in": {"host": socket.gethostname(), "path": str(run_path.resolve())},
+        "made_in": {"host": HOST, "path": str(run_path.resolve())},
         "plugin_sha256": {rel: sha256(run_path / rel) for rel in copies.values()},
     }
 
 
-def check_trust(run_path: Path, record: dict[str, Any], trust: bool) -> None:
-    """Refuse to import a run's plugin code without consent when the run came from elsewhere
-    (another host or directory) or its plugin files changed since it was made.
+def plugin_refs(spec: Spec) -> list[str]:
+    """Every plugin a spec would import: `plugins:` entries and the subclass's file or module."""
+    refs = list(spec.plugins)
+    if spec.model.subclass is not None:
+        refs.append(spec.model.subclass.class_.rsplit(":", 1)[0])
+    return refs
+
+
+def check_trust(
+    run_path: Path, record: dict[str, Any], spec: Spec, trust: bool, own_spec: bool = True
+) -> None:
+    """Refuse to import plugin code from a run without consent (`trust`).
+
+    The plugins of a run's own spec (`own_spec`) load without consent only where the run was
+    made (`made_in`: this host, this directory), and only as the copies it recorded: a file in
+    its `plugins/` with the SHA-256 of `run.json`. With a spec of the user's own (`--spec`),
+    only plugin files inside the run directory are held to that. Anything else (a run copied
+    from elsewhere, plugin code changed since training, a spec edited to name other code)
+    needs `trust`.
 
     Raises:
-        UntrustedRun: naming the files and how to consent (`--trust`).
+        UntrustedRun: naming the plugins and why (exit code 2).
     """
     if trust:
         return
+    run_path = run_path.resolve()
     hashes: dict[str, str] = record.get("plugin_sha256") or {}
-    plugin_dir = run_path / PLUGIN_DIR
-    present = sorted(p.relative_to(run_path).as_posix() for p in plugin_dir.glob("*.py"))
-    if not hashes and not present:
-        return
-    changed = [rel for rel in present if hashes.get(rel) != sha256(run_path / rel)]
-    made_in = record.get("made_in") or {}
-    here = {"host": socket.gethostname(), "path": str(run_path.resolve())}
-    if changed:
-        reason = f"its plugin code changed since it was trained ({', '.join(changed)})"
-    elif made_in != here:
-        where = f"{made_in.get('host', '?')}:{made_in.get('path', '?')}"
+    checked: list[str] = []  # the plugins held to the rule, as the run names them
+    unrecorded: list[str] = []  # files that are not the copies the run recorded
+    for ref in plugin_refs(spec):
+        if not is_file_ref(ref):
+            if own_spec:
+                checked.append(ref)  # a module: trusted where the run was made
+            continue
+        path = Path(ref).resolve()
+        inside = path.is_relative_to(run_path)
+        if not own_spec and not inside:
+            continue  # the user's own file, named by the user's own spec
+        rel = path.relative_to(run_path).as_posix() if inside else ref
+        checked.append(rel)
+        if hashes.get(rel) is None or not path.is_file() or hashes[rel] != sha256(path):
+            unrecorded.append(rel)
+    made_in = record.get("made_in")
+    made_in = made_in if isinstance(made_in, dict) else {}
+    if unrecorded:
+        reason = f"{', '.join(unrecorded)} is not plugin code it recorded (changed since training?)"
+    elif checked and made_in != {"host": HOST, "path": str(run_path)}:
+        where = f"{made_in.get('host', '?')}:{made_in.get('path', '?')}" if made_in else "?"
         reason = f"it was made elsewhere ({where})"
     else:
         return
     message = (
-        f"run {run_path} holds plugin code ({', '.join(present)}) and {reason}; "
-        "read it, then pass --trust to import it"
+        f"run {run_path} would import plugin code ({', '.join(checked)}) and {reason}; "
+        "read that code, then pass --trust to import it"
     )
-    raise UntrustedRun([Problem(message, "", str(plugin_dir))])
+    raise UntrustedRun([Problem(message, "", str(run_path / "spec.yaml"))])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.conftest import invoke
 
@@ -82,7 +83,54 @@ def test_changed_plugin_code_in_place_needs_trust(
     with open(run / "plugins" / "net.py", "a", encoding="utf-8") as handle:
         handle.write("\n# changed\n")
     refused = invoke("predict", run, digits_sample)
-    assert refused.code == 2 and "changed since it was trained" in refused.err
+    assert refused.code == 2 and "not plugin code it recorded" in refused.err
+
+
+def test_an_unchanged_run_from_elsewhere_needs_trust(
+    subclass_run: Path, digits_sample: Path, tmp_path: Path
+) -> None:
+    copied = tmp_path / "copied"
+    shutil.copytree(subclass_run, copied)
+    refused = invoke("predict", copied, digits_sample)
+    assert refused.code == 2 and "it was made elsewhere" in refused.err
+    via_spec = invoke(
+        "predict", copied / "model.keras", digits_sample, "--spec", copied / "spec.yaml"
+    )
+    assert via_spec.code == 2 and "--trust" in via_spec.err  # naming its spec is no consent
+
+
+def _evil(folder: Path) -> tuple[Path, Path]:
+    """A plugin file that leaves a marker file when imported."""
+    marker = folder / "ran.txt"
+    evil = folder / "evil.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').write('ran')\n", encoding="utf-8")
+    return evil, marker
+
+
+@pytest.mark.parametrize("where", ["here", "elsewhere"])
+def test_a_spec_edited_to_name_other_code_needs_trust(
+    tmp_path: Path, where: str, digits_sample: Path
+) -> None:
+    """A run without plugins whose spec.yaml was edited to import a file or a module: refused,
+    whether or not the run moved."""
+    trained = invoke(
+        "train", SPECS / "iris_mlp.yaml", "--epochs", "1", "--runs-dir", tmp_path, "--json"
+    )
+    assert trained.code == 0, trained.err
+    run = Path(trained.json()["run_dir"])
+    if where == "elsewhere":
+        shutil.copytree(run, tmp_path / "moved")
+        run = tmp_path / "moved"
+    evil, marker = _evil(tmp_path)
+    spec = run / "spec.yaml"
+    saved = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    spec.write_text(yaml.safe_dump({**saved, "plugins": [str(evil)]}), encoding="utf-8")
+    result = invoke("predict", run, SPECS / "data" / "iris.csv")
+    assert result.code == 2 and "--trust" in result.err, result.err
+    assert not marker.exists()
+    spec.write_text(yaml.safe_dump({**saved, "plugins": ["this"]}), encoding="utf-8")  # a module
+    result = invoke("predict", run, SPECS / "data" / "iris.csv")
+    assert (result.code == 2) == (where == "elsewhere"), result.err
 
 
 @pytest.mark.parametrize("size", [0, 7, 3000])
@@ -115,3 +163,30 @@ def test_evaluate_compiles_an_uncompiled_model_from_the_spec(tmp_path: Path) -> 
     )
     assert result.code == 0, result.err
     assert set(result.json()["metrics"]) == {"loss", "accuracy"}
+
+
+def _archive(path: Path, config: bytes) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", '{"keras_version": "3.15.1"}')
+        archive.writestr("config.json", config)
+        archive.writestr("model.weights.h5", b"")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (b" " * (65 * 2**20), "config.json unpacks to"),  # a zip bomb: 65 MiB in ~65 kB
+        (b"[" * 100_000 + b"]" * 100_000, "cannot load the model"),  # nested past recursion
+    ],
+)
+def test_hostile_model_archives_are_refused(tmp_path: Path, config: bytes, message: str) -> None:
+    model = _archive(tmp_path / "model.keras", config)
+    assert model.stat().st_size < 2**20
+    result = invoke(
+        "predict", model, SPECS / "data" / "iris.csv", "--spec", SPECS / "iris_mlp.yaml"
+    )
+    assert result.code == 2, result.err
+    assert message in result.err and "Traceback" not in result.err
