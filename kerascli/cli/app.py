@@ -187,6 +187,15 @@ def _apply_gates(gates: list[Any], metrics: dict[str, float], json_: bool) -> li
     return results
 
 
+def _directory_path(path: Path) -> Path:
+    """A directory argument none of whose parents is a file (`file_okay=False` checks only the
+    path itself)."""
+    for parent in path.parents:
+        if os.path.exists(parent) and not os.path.isdir(parent):
+            raise typer.BadParameter(f"'{path}': {parent} is a file, not a directory")
+    return path
+
+
 @app.command()
 def train(
     spec: SpecArg,
@@ -195,7 +204,10 @@ def train(
         int | None, typer.Option("--epochs", help="Override fit.epochs.", min=1)
     ] = None,
     runs_dir: Annotated[
-        Path, typer.Option("--runs-dir", help="Where runs go.", file_okay=False)
+        Path,
+        typer.Option(
+            "--runs-dir", help="Where runs go.", file_okay=False, callback=_directory_path
+        ),
     ] = Path("runs"),
     name: Annotated[
         str | None, typer.Option("--name", help="Run name. Defaults to the spec's name.")
@@ -370,7 +382,14 @@ def predict(
         )
 
 
-RunsDirArg = Annotated[Path, typer.Argument(help="The runs directory.", file_okay=False)]
+RunsDirArg = Annotated[
+    Path,
+    typer.Argument(
+        help="The runs directory (or one name's, or one run's).",
+        file_okay=False,
+        callback=_directory_path,
+    ),
+]
 
 
 @app.command()
@@ -402,21 +421,22 @@ def runs(
         label_a, label_b = (f"{p.parent.name}/{p.name}" for p in (a, b))
         if label_a == label_b:
             label_a, label_b = str(a), str(b)
+        text = render.text  # names and values from the runs' files, shown as written
         table = Table(title="metrics", title_justify="left")
         table.add_column("metric", no_wrap=True)
-        for column in (label_a, label_b, "change"):
+        for column in (text(label_a), text(label_b), "change"):
             table.add_column(column, justify="right")
         for row in diff["metrics"]:
             va, vb = row["a"], row["b"]
             change = f"{vb - va:+.4f}" if va is not None and vb is not None else ""
-            table.add_row(row["metric"], _num(va), _num(vb), change)
+            table.add_row(text(row["metric"]), _num(va), _num(vb), change)
         render.stdout.print(table)
         spec_table = Table(title="spec differences", title_justify="left")
         spec_table.add_column("key", no_wrap=True)
         for column in (label_a, label_b):
-            spec_table.add_column(column)
+            spec_table.add_column(text(column))
         for row in diff["spec_diff"]:
-            spec_table.add_row(row["key"], repr(row["a"]), repr(row["b"]))
+            spec_table.add_row(text(row["key"]), text(repr(row["a"])), text(repr(row["b"])))
         render.stdout.print(spec_table if diff["spec_diff"] else "specs are identical")
         return
     records = list_runs(runs_dir)
@@ -424,9 +444,12 @@ def runs(
         render.print_json({"runs_dir": str(runs_dir), "runs": records})
         return
     if not records:
-        render.stdout.print(f"no runs in {runs_dir}")
+        render.stdout.print(render.text(f"no runs in {runs_dir}"))
         return
     render.stdout.print(render.runs_table(records, str(runs_dir)))
+    for record in records:  # why a run is `unreadable`: its file and what is wrong with it
+        if record["status"] == "unreadable" and "error" in record:
+            render.stderr.print(render.text(f"warning: {record['error']}"))
 
 
 def _num(value: Any) -> str:

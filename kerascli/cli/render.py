@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from kerascli.spec.problems import Problem
+from kerascli.spec.problems import Problem, plain_text
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -90,16 +90,23 @@ _PREFIX_TITLES = {"test_": "test metrics", "val_": "validation metrics", "": "me
 MAX_METRIC_COLUMNS = 3
 
 
+def text(value: Any, style: str = "") -> Text:
+    """A table cell or title from a file or a path, shown as written: Rich markup in it is
+    not interpreted, and terminal control codes are removed or shown escaped (`plain_text`)."""
+    return Text(plain_text(str(value)), style=style)
+
+
 def runs_table(records: list[dict[str, Any]], title: str) -> Table:
     """The `kerascli runs` table: one row per run, with its held-out (test, else validation)
-    metrics as columns, or in one wrapped column when the runs have more than a few."""
+    metrics as columns, or in one wrapped column when the runs have more than a few. Every
+    text from a `run.json` is shown as written (`text`)."""
     names: list[str] = []
     for r in records:
         names += [m for m in r.get("metrics", {}) if m not in names]
     prefix = next((p for p in ("test_", "val_") if any(n.startswith(p) for n in names)), "")
     if prefix:
         names = [n for n in names if n.startswith(prefix)]
-    table = Table(title=f"{title} ({_PREFIX_TITLES[prefix]})", title_justify="left")
+    table = Table(title=text(f"{title} ({_PREFIX_TITLES[prefix]})"), title_justify="left")
     for column in ("name", "n", "status", "started", "duration"):
         table.add_column(column, no_wrap=True)
     wide = len(names) > MAX_METRIC_COLUMNS
@@ -107,23 +114,23 @@ def runs_table(records: list[dict[str, Any]], title: str) -> Table:
         table.add_column(_PREFIX_TITLES[prefix], ratio=1)
     else:
         for column in names:
-            table.add_column(column.removeprefix(prefix), justify="right", no_wrap=True)
+            table.add_column(text(column.removeprefix(prefix)), justify="right", no_wrap=True)
     for r in records:
         metrics = r.get("metrics", {})
         status = r.get("status", "?")
-        cell = f"[{_STATUS_COLOURS.get(status, 'white')}]{status}[/]"
+        cell = text(status, _STATUS_COLOURS.get(status, "white"))
         if any(not g.get("passed") for g in r.get("gates", [])):
-            cell += "\n[red]gate failed[/]"
+            cell.append("\ngate failed", style="red")
         if wide:
             shown = [f"{n.removeprefix(prefix)} {metrics[n]:.4f}" for n in names if n in metrics]
-            values = ["  ".join(shown)]
+            values = [text("  ".join(shown))]
         else:
-            values = [_number(metrics.get(n)) for n in names]
+            values = [Text(_number(metrics.get(n))) for n in names]
         table.add_row(
-            r["name"],
-            str(r["n"]),
+            text(r["name"]),
+            text(r["n"]),
             cell,
-            _date(r.get("started")),
+            text(_date(r.get("started"))),
             f"{r['duration_s']:.1f}s" if "duration_s" in r else "",
             *values,
         )

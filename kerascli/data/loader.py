@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,11 +12,14 @@ import numpy as np
 from kerascli.data.tables import (
     DataError,
     Table,
+    cast,
+    class_names,
     file_format,
-    is_numeric,
     labels,
+    no_class_names,
     numeric,
     read_table,
+    rows_differ,
     text,
 )
 from kerascli.spec.checks import data_header
@@ -170,8 +174,9 @@ def _target_columns(spec: Spec, data: DataSpec) -> dict[str, Any]:
 
 
 def _shape_input(
-    values: np.ndarray, spec: InputSpec, name: str, source: Any, path: str
+    values: np.ndarray, spec: InputSpec, name: str, source: Any, table: Table
 ) -> np.ndarray:
+    path = table.path
     shape = tuple(spec.shape)
     rows = values.shape[0]
     label = f"input '{name}'" if name else "the model input"
@@ -201,8 +206,8 @@ def _shape_input(
     if spec.dtype == STRING:
         return values  # already a numpy str array (`text`); tf.data makes it tf.string
     try:
-        return values.astype(spec.dtype)
-    except ValueError as exc:  # e.g. an NPZ str array for a float32 input
+        return cast(table, source, values, spec.dtype)  # `1e39` is out of float32's range
+    except (ValueError, TypeError) as exc:  # e.g. an NPZ str array for a float32 input
         raise DataError(
             f"{label} has dtype {spec.dtype}; the data ({named}) does not convert: {exc} "
             "(for a text input, set the input's dtype: string)",
@@ -216,24 +221,54 @@ def _input_values(table: Table, columns: Any, spec: InputSpec) -> np.ndarray:
 
 
 def _encode_targets(
-    table: Table, targets: dict[str, Any], classes: dict[str, list[str]]
+    table: Table, targets: dict[str, Any], classes: dict[str, list[str]], fixed: bool = False
 ) -> dict[str, np.ndarray]:
+    """Targets by output: class ids of a column of class names, numbers as they are.
+
+    Training (`fixed` false) takes an output's classes from `classes`, or from the column (its
+    sorted names, added to `classes`). With `fixed`, `classes` are those the model was trained
+    with: a recorded output's column must hold those names, and an output without classes was
+    trained on numbers, so a column of text labels is refused rather than encoded anew.
+    """
     out: dict[str, np.ndarray] = {}
     for name, columns in targets.items():
-        if (
-            isinstance(columns, str)
-            and table.kind in ("csv", "tsv")
-            and not is_numeric(table, columns)
-        ):
-            if name not in classes:
-                classes[name] = sorted(set(table.raw[columns]))
+        column = isinstance(columns, str) and table.kind in ("csv", "tsv")
+        if fixed and name in classes:
+            if not column:
+                raise DataError(
+                    f"{_output(name)} was trained on class names ({', '.join(classes[name])}): "
+                    f"give its target as a CSV/TSV column of those names",
+                    table.path,
+                )
+            out[name] = labels(table, columns, classes[name], fixed=True)
+            continue
+        found = class_names(table, columns) if column else None
+        if found is not None:
+            if fixed:
+                raise no_class_names(table, columns)
+            classes.setdefault(name, found)
             out[name] = labels(table, columns, classes[name])
-        else:
-            values = numeric(table, columns)
-            if values.ndim == 1 and values.dtype.kind == "f" and np.all(np.mod(values, 1) == 0):
-                values = values.astype(np.int64)  # integer labels written in a CSV
-            out[name] = values.astype(np.float32) if values.dtype.kind == "f" else values
+            continue
+        values = numeric(table, columns)
+        if values.dtype.kind not in "biuf":  # e.g. an NPZ array of class names
+            raise DataError(
+                f"the target array '{columns}' holds {values.dtype} values; a target array "
+                "holds numbers (class ids; class names come from a CSV/TSV column)",
+                table.path,
+            )
+        if (
+            values.ndim == 1
+            and values.dtype.kind == "f"
+            and np.all(np.mod(values, 1) == 0)
+            and np.all(np.abs(values) <= 2**53)  # beyond, a float is no exact integer
+        ):
+            values = values.astype(np.int64)  # integer labels written in a CSV
+        out[name] = cast(table, columns, values, np.float32) if values.dtype.kind == "f" else values
     return out
+
+
+def _output(name: str) -> str:
+    return f"output '{name}'" if name != SINGLE else "the model"
 
 
 def read_split(
@@ -241,18 +276,27 @@ def read_split(
     path: str,
     classes: dict[str, list[str]],
     require_target: bool = True,
+    fixed_classes: bool = False,
 ) -> Split:
     """Read one data file into model-ready arrays; without `require_target` (prediction) the
     targets are not read, even where the file has them (a label the model never saw, a missing
-    one, must not stop a prediction)."""
+    one, must not stop a prediction).
+
+    Args:
+        classes: Class names by output; training adds those it finds.
+        fixed_classes: `classes` are those the model was trained with (evaluate, and the
+            validation and test files of training): a target is encoded with them, never
+            with classes of its own (see `_encode_targets`). Defaults to `False`.
+    """
     data = spec.data or DataSpec(path=path)
     table = read_table(path, data.format)
     inputs = model_inputs(spec)
+    sources = _input_columns(spec, data, table)
     x = {
         name: _shape_input(
-            _input_values(table, columns, inputs[name]), inputs[name], name, columns, path
+            _input_values(table, columns, inputs[name]), inputs[name], name, columns, table
         )
-        for name, columns in _input_columns(spec, data, table).items()
+        for name, columns in sources.items()
     }
     targets = _target_columns(spec, data) if require_target else {}
     y: dict[str, np.ndarray] | None = None
@@ -263,11 +307,20 @@ def read_split(
                 "use a CSV/TSV file or an NPZ file with the target arrays",
                 table.path,
             )
-        y = _encode_targets(table, targets, classes)  # a missing column is a located error
+        # a missing column is a located error
+        y = _encode_targets(table, targets, classes, fixed_classes)
     elif require_target:
         raise _located(spec, ("data",), "name the target with data.target (or data.outputs)")
-    rows = table.rows
+    counts = {_named(sources[name]): len(values) for name, values in x.items()}
+    counts.update({_named(targets[name]): len(values) for name, values in (y or {}).items()})
+    if len(set(counts.values())) > 1:  # NPZ arrays: CSV columns have a row each
+        raise DataError(rows_differ(counts), table.path)
+    rows = next(iter(counts.values()), table.rows)
     return Split(_unwrap(x), _unwrap(y) if y is not None else None, rows)
+
+
+def _named(columns: Any) -> str:
+    return columns if isinstance(columns, str) else ", ".join(columns)
 
 
 def _unwrap(arrays: dict[str, np.ndarray]) -> Arrays:
@@ -350,6 +403,35 @@ def load_data(spec: Spec) -> Data:
     splits = {"train": read_split(spec, data.train, classes)}
     for name in ("validation", "test"):
         file = getattr(data, name)
-        if file is not None:
-            splits[name] = read_split(spec, file, classes)
+        if file is not None:  # encoded as the training file's targets are
+            splits[name] = read_split(spec, file, classes, fixed_classes=True)
     return Data(splits, classes)
+
+
+def trained_classes(spec: Spec) -> dict[str, list[str]]:
+    """The class names a model was trained with, by output, when no run records them (a bare
+    `MODEL.keras` with a spec): those its spec's training file gives, by the rule training
+    uses (`class_names`). Outputs trained on numbers have none.
+
+    Raises:
+        DataError: the training file is CSV/TSV (whose text targets would have been classes)
+            and it is not there to say.
+    """
+    data = spec.data
+    source = (data.path or data.train) if data is not None else None
+    if data is None or source is None or file_format(source, data.format) not in ("csv", "tsv"):
+        return {}  # arrays: targets are numbers
+    if not Path(source).is_file():
+        raise DataError(
+            "the model's class names are unknown: no run.json records them, and the spec's "
+            "training file is not there to say; evaluate the run directory (with its run.json)",
+            str(source),
+        )
+    table = read_table(source, data.format)
+    targets = _target_columns(spec, data)
+    classes: dict[str, list[str]] = {}
+    for name, columns in targets.items():
+        found = class_names(table, columns) if isinstance(columns, str) else None
+        if found is not None:
+            classes[name] = found
+    return classes

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -79,12 +81,18 @@ class Table:
 def read_table(path: str | Path, fmt: str | None = None) -> Table:
     """Read a data file. CSV/TSV cells stay strings until `numeric` or `labels` reads them."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():  # a stat only: nothing here opens a pipe or a device
         raise DataError("data file not found", str(path))
+    if not path.is_file():
+        raise DataError(
+            "not a regular file (a directory, device or pipe): a data file must be a file",
+            str(path),
+        )
     kind = file_format(path, fmt)
     if kind in ("csv", "tsv"):
         return _read_text_table(path, kind)
     what = "an NPY array" if kind == "npy" else "an NPZ archive"
+    _check_data_sizes(path, kind, what)
     try:
         loaded = np.load(path, allow_pickle=False)
         if kind == "npy" and isinstance(loaded, np.ndarray):
@@ -109,6 +117,52 @@ def read_table(path: str | Path, fmt: str | None = None) -> Table:
 
 # What reading a cut-off or corrupt NPY/NPZ file raises (numpy, zipfile, zlib).
 _CORRUPT = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _check_data_sizes(path: Path, kind: str, what: str) -> None:
+    """Refuse an NPY file, or an NPZ member, that holds other than the bytes its header promises
+    (`prod(shape) * itemsize`), before numpy allocates what a lying header asks for. A file
+    whose header cannot be read is left to `np.load` to report."""
+    problem: str | None = None
+    try:
+        if not zipfile.is_zipfile(path):
+            with open(path, "rb") as handle:
+                problem = _size_problem(handle, path.stat().st_size, "the file")
+        else:
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    if problem is None and info.filename.endswith(".npy"):
+                        with archive.open(info) as handle:
+                            holder = f"array '{info.filename[: -len('.npy')]}'"
+                            problem = _size_problem(handle, info.file_size, holder)
+    except _CORRUPT:
+        return
+    if problem is not None:
+        raise DataError(
+            f"cannot read {kind.upper()}: the file is truncated or not {what} ({problem})",
+            str(path),
+        )
+
+
+def _size_problem(handle: IO[bytes], size: int, holder: str) -> str | None:
+    """What is wrong with the data size of the NPY stream `handle` of `size` bytes, or `None`."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version in ((2, 0), (3, 0)):  # 3.0 differs from 2.0 only in the header's encoding
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        return None
+    if dtype.hasobject:  # pickled: no fixed size
+        return None
+    need = math.prod(shape) * dtype.itemsize
+    have = size - handle.tell()
+    if need == have:
+        return None
+    return (
+        f"its header says shape {list(shape)} of {dtype}, {need} bytes of data; "
+        f"{holder} holds {have}"
+    )
 
 
 def _read_text_table(path: Path, kind: str) -> Table:
@@ -208,9 +262,11 @@ def _arrays(table: Table, names: list[str] | str, finite: bool = False) -> np.nd
         name = names if isinstance(names, str) else names[0]
         return _rows(table, name, np.asarray(_column(table, name)), finite)
     if all(name in table.columns for name in names):  # one array per column
-        return np.column_stack(
-            [_rows(table, name, np.asarray(table.columns[name]), finite) for name in names]
-        )
+        arrays = [_rows(table, name, np.asarray(table.columns[name]), finite) for name in names]
+        counts = {name: len(array) for name, array in zip(names, arrays, strict=True)}
+        if len(set(counts.values())) > 1:
+            raise DataError(rows_differ(counts), table.path)
+        return np.column_stack(arrays)
     missing = [name for name in names if name not in table.columns]
     raise DataError(
         f"no array {', '.join(repr(m) for m in missing)}: give one array per column, or an "
@@ -229,6 +285,10 @@ def _rows(table: Table, name: str, values: np.ndarray, finite: bool) -> np.ndarr
         )
     if len(values) == 0:
         raise DataError(f"no rows: {what} has shape {list(values.shape)}", table.path)
+    if finite and values.dtype.kind == "c":
+        raise DataError(
+            f"complex values are not supported ({what} holds {values.dtype})", table.path
+        )
     if finite:
         row = _first_non_finite(values)
         if row is not None:
@@ -238,6 +298,55 @@ def _rows(table: Table, name: str, values: np.ndarray, finite: bool) -> np.ndarr
                 table.path,
             )
     return values
+
+
+def rows_differ(counts: dict[str, int]) -> str:
+    """The problem with arrays (by name) that hold different numbers of rows."""
+    listed = ", ".join(f"'{name}' {count}" for name, count in counts.items())
+    return f"arrays of different lengths: {listed} rows; every array needs one row per example"
+
+
+def cast(table: Table, names: list[str] | str, values: np.ndarray, dtype: Any) -> np.ndarray:
+    """`values` (read by `numeric` from the columns or arrays `names`, perhaps reshaped) as
+    `dtype`; a value that `dtype` cannot hold (`1e39` is infinity in float32) is an error at
+    its row, not an infinity or a wrapped-around integer.
+
+    Raises:
+        ValueError, TypeError: values that do not convert at all (text for a float dtype).
+    """
+    dtype = np.dtype(dtype)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy's overflow warnings: the check below says it
+        out = values.astype(dtype)
+        if dtype.kind == "f":
+            bad = ~np.isfinite(out)  # `numeric` let finite values only through
+        elif dtype.kind in "iu" and values.dtype.kind in "fiu":
+            info = np.iinfo(dtype)
+            bad = (values < info.min) | (values >= info.max + 1)
+        else:
+            return out
+    if not bad.any():
+        return out
+    flat = values.reshape(len(values), -1)
+    row, j = (int(i) for i in np.argwhere(bad.reshape(len(values), -1))[0])
+    columns = [names] if isinstance(names, str) else names
+    if table.kind in ("csv", "tsv"):
+        name = columns[j] if len(columns) == flat.shape[1] else columns[0]
+        problem = f"value '{table.raw[name][row]}' in column '{name}'"
+        raise DataError(f"{problem} is out of range for {dtype}", table.path, table.line(row))
+    if table.kind == "npy":
+        what = "the array"
+    elif len(columns) == 1:
+        what = f"array '{columns[0]}'"
+    elif len(columns) == flat.shape[1]:  # one array per column
+        what = f"array '{columns[j]}'"
+    else:
+        what = f"arrays {', '.join(repr(c) for c in columns)}"
+    raise DataError(
+        f"value {flat[row, j]} in {what} at row index {row} (counting from 0) is out of range "
+        f"for {dtype}",
+        table.path,
+    )
 
 
 def _first_non_finite(values: np.ndarray) -> int | None:
@@ -345,24 +454,62 @@ def is_numeric(table: Table, name: str) -> bool:
     return found
 
 
-def labels(table: Table, name: str, classes: list[str]) -> np.ndarray:
+def _is_text(value: str) -> bool:
+    """A cell that is text: not a number, and not empty, `nan` or `inf` (missing values)."""
+    return value != "" and not _NUMBER.fullmatch(value) and not _NON_FINITE.fullmatch(value)
+
+
+def _refuse_mixed(table: Table, name: str, values: list[str]) -> None:
+    """Refuse a column that mixes numbers with text (`0.2`, `NA`, `?`): it is a numeric column
+    with a missing-value marker far more often than a set of class names."""
+    number = next((i for i, value in enumerate(values) if _NUMBER.fullmatch(value)), None)
+    word = next((i for i, value in enumerate(values) if _is_text(value)), None)
+    if number is None or word is None:
+        return
+    raise DataError(
+        f"column '{name}' mixes numbers ('{values[number]}') with text ('{values[word]}'): "
+        "a number column with a missing or non-numeric value? (class names must all be text)",
+        table.path,
+        table.line(word),
+    )
+
+
+def class_names(table: Table, name: str) -> list[str] | None:
+    """The classes of a target column, as training encodes them: the sorted set of its values
+    when it holds text (class names); `None` for numbers (used as they are) and for arrays."""
+    if table.kind not in ("csv", "tsv") or is_numeric(table, name):
+        return None
+    return sorted(set(table.raw[name]))
+
+
+def no_class_names(table: Table, name: str) -> DataError:
+    """The error for a column of text labels where the model was trained on numeric targets
+    (call it for a column that `class_names` finds text in)."""
+    values = table.raw[name]
+    _refuse_mixed(table, name, values)
+    i = next(i for i, value in enumerate(values) if _is_text(value))
+    return DataError(
+        f"the model was trained on numeric targets (no class names recorded); this file has "
+        f"text labels ('{values[i]}') in column '{name}'",
+        table.path,
+        table.line(i),
+    )
+
+
+def labels(table: Table, name: str, classes: list[str], fixed: bool = False) -> np.ndarray:
     """Class ids of a column of class names, in the order of `classes`.
 
     A column that mixes numbers with text (`0.2`, `NA`, `?`) is refused: it is a numeric column
     with a missing-value marker far more often than a set of class names, and encoding it as
-    classes would train a regression on the wrong values.
+    classes would train a regression on the wrong values. With `fixed` (the classes a model was
+    trained with), every value must be one of `classes`: a number there (`2`) is an unknown
+    class, never a class id.
     """
     index = {c: i for i, c in enumerate(classes)}
     values = _column(table, name)
-    numbers = [i for i, value in enumerate(values) if _NUMBER.fullmatch(value)]
-    if numbers:
-        i = next(i for i, value in enumerate(values) if not _NUMBER.fullmatch(value))
-        raise DataError(
-            f"column '{name}' mixes numbers ('{values[numbers[0]]}') with text ('{values[i]}'): "
-            "a number column with a missing or non-numeric value? (class names must all be text)",
-            table.path,
-            table.line(i),
-        )
+    assert isinstance(values, list)  # a CSV/TSV column
+    if not fixed:
+        _refuse_mixed(table, name, values)
     out = np.empty(len(values), dtype=np.int64)
     for i, value in enumerate(values):
         if value == "" or _NON_FINITE.fullmatch(value):

@@ -36,13 +36,21 @@ WRITER = "writer.json"  # ours: the run that writes the backup
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def backup_problem(path: Path, suffix: str = "") -> tuple[str | None, int | None]:
+def backup_problem(
+    path: Path, suffix: str = "", epochs: int | None = None
+) -> tuple[str | None, int | None]:
     """What is wrong with the backup in `path` (`None` if nothing), and the epochs it holds
     (`None` when there is nothing to resume from).
+
+    Keras's `training_metadata.json` gives `epoch`, the number of epochs done (0-based index
+    of the epoch to resume at): from 0 up to `fit.epochs`, which a run that died after its
+    last epoch, before Keras removed the backup, leaves. More is no state of this training:
+    Keras would train no epoch and call the run completed.
 
     Args:
         path: A `BackupAndRestore` backup directory.
         suffix: `.bkp` to check the previous state `double_checkpoint` keeps. Defaults to `""`.
+        epochs: The run's `fit.epochs`. Defaults to `None` (not checked).
     """
     weights, metadata = path / (WEIGHTS + suffix), path / (METADATA + suffix)
     if not weights.exists() and not metadata.exists():
@@ -54,8 +62,10 @@ def backup_problem(path: Path, suffix: str = "") -> tuple[str | None, int | None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         empty = metadata.stat().st_size == 0
         return f"{metadata.name} is {'empty' if empty else f'unreadable ({cause_line(exc)})'}", None
-    if not isinstance(epoch, int) or epoch < 0:
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
         return f"{metadata.name} gives no epoch count (epoch={epoch!r})", None
+    if epochs is not None and epoch > epochs:
+        return f"{metadata.name} gives {epoch} epochs done, more than fit.epochs ({epochs})", None
     if not weights.is_file() or weights.stat().st_size == 0:
         return f"{weights.name} is {'empty' if weights.is_file() else 'missing'}", None
     return _weights_problem(weights), epoch
@@ -119,11 +129,14 @@ class Backups:
     Args:
         run: The run that backs up.
         log: The run's `train.log`; warnings go there and to stderr.
+        epochs: The run's `fit.epochs`: a backup of more epochs is broken. Defaults to `None`
+            (not checked).
     """
 
-    def __init__(self, run: RunDir, log: TextIO) -> None:
+    def __init__(self, run: RunDir, log: TextIO, epochs: int | None = None) -> None:
         self.run = run
         self.log = log
+        self.epochs = epochs
         self._locks: list[tuple[int, Path]] = []
 
     def warn(self, message: str) -> None:
@@ -164,10 +177,10 @@ class Backups:
         """The epochs the backup in `path` holds (`None`: nothing to resume); a broken one is
         replaced by its previous state (`double_checkpoint`) if that is whole, else moved
         aside."""
-        problem, epoch = backup_problem(path)
+        problem, epoch = backup_problem(path, epochs=self.epochs)
         if problem is None:
             return epoch
-        previous, epoch = backup_problem(path, PREVIOUS)
+        previous, epoch = backup_problem(path, PREVIOUS, self.epochs)
         if previous is None and epoch is not None:
             for name in (WEIGHTS, METADATA):
                 shutil.copyfile(path / (name + PREVIOUS), path / name)

@@ -159,9 +159,12 @@ def gate_name_check(gates: list[Any], splits: list[str]) -> Any:
 
 def monitor_check(builder: Builder, validation: bool) -> Any:
     """A callback that ends training after its first epoch if a callback's `monitor` names
-    something the epoch did not log (Keras's callbacks would only warn, and do nothing).
+    something the epoch did not log (Keras's callbacks would only warn, and do nothing), and
+    before a `ModelCheckpoint` saves if its `filepath` names a `{field}` the logs lack (Keras
+    would fail with a `KeyError`): after the first batch for one that saves every `save_freq`
+    batches, else after the first epoch.
 
-    `validate` checks the monitors where the spec alone tells the names (kerascli/spec/monitor.py);
+    `validate` checks them where the spec alone tells the names (kerascli/spec/monitor.py);
     this checks them all against the real logs, with the same rule. Put it before the callbacks
     it checks: they see the same logs, and Keras's `mode: auto` fails on an unknown name.
 
@@ -172,7 +175,12 @@ def monitor_check(builder: Builder, validation: bool) -> Any:
     """
     import keras
 
-    from kerascli.spec.monitor import monitors
+    from kerascli.spec.monitor import monitors, path_fields
+
+    fields = [f for f in path_fields(builder.spec) if not f.after_plugin]
+
+    def train_names(logs: dict[str, Any] | None) -> list[str]:
+        return [k for k in (logs or {}) if not k.startswith("val_") and k != "learning_rate"]
 
     class MonitorCheck(keras.callbacks.Callback):
         checked = False
@@ -181,10 +189,26 @@ def monitor_check(builder: Builder, validation: bool) -> Any:
             if self.checked:
                 return
             self.checked = True
-            names = [k for k in (logs or {}) if not k.startswith("val_") and k != "learning_rate"]
+            names = train_names(logs)
             for monitor in monitors(builder.spec):
                 message = monitor.problem(names, validation)
                 if message is not None and not monitor.after_plugin:
                     raise builder.error(monitor.path, message, at_key=not monitor.explicit)
+            for field in fields:
+                message = None if field.per_batch else field.problem(names, validation)
+                if message is not None:
+                    raise builder.error(field.path, message)
 
-    return MonitorCheck()
+    class BatchCheck(MonitorCheck):  # (a batch hook costs Keras its asynchronous dispatch)
+        batch_checked = False
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if self.batch_checked:
+                return
+            self.batch_checked = True
+            for field in fields:
+                message = field.problem(train_names(logs), False) if field.per_batch else None
+                if message is not None:
+                    raise builder.error(field.path, message)
+
+    return BatchCheck() if any(f.per_batch for f in fields) else MonitorCheck()

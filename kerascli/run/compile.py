@@ -6,12 +6,13 @@ from typing import Any
 
 from kerascli.build.builder import Builder, _one_line
 from kerascli.spec.models import call_parts
-from kerascli.spec.monitor import (
+from kerascli.spec.monitor import metric_args
+from kerascli.spec.outputs import (
     loss_weights_problem,
-    metric_args,
+    losses_by_output,
     metrics_by_output,
-    one_loss,
     output_names,
+    per_output_problem,
     weights_by_output,
 )
 
@@ -35,17 +36,27 @@ def compile_model(builder: Builder, model: Any) -> None:
         optimizer = keras.optimizers.get(optimizer)
     outputs = output_names(builder.spec) or []
     loss: Any = None
-    if spec.loss is not None:
-        if one_loss(spec.loss, outputs):
-            loss = _loss_or_metric(builder, "losses", spec.loss, ("compile", "loss"))
-            if len(outputs) > 1:  # as Keras applies it, but by name, so loss_weights can be too
-                loss = dict.fromkeys(outputs, loss)
-        else:
-            assert isinstance(spec.loss, dict)
-            loss = {
-                out: _loss_or_metric(builder, "losses", value, ("compile", "loss", out))
-                for out, value in spec.loss.items()
-            }
+    if isinstance(spec.loss, list):
+        problem = per_output_problem(builder.spec, spec.loss, "loss")
+        if problem is not None:
+            raise builder.error(("compile", "loss"), problem)
+    per_output = losses_by_output(builder.spec)
+    if per_output is not None:
+        loss = {
+            out: _loss_or_metric(builder, "losses", value, path)
+            for out, (path, value) in per_output.items()
+        }
+        if outputs == [""] and isinstance(spec.loss, list):  # `[loss]`: the one output's
+            (loss,) = loss.values()
+    elif isinstance(spec.loss, list):  # a subclass: Keras matches it to the model's outputs
+        loss = [
+            _loss_or_metric(builder, "losses", value, ("compile", "loss", i))
+            for i, value in enumerate(spec.loss)
+        ]
+    elif spec.loss is not None:
+        loss = _loss_or_metric(builder, "losses", spec.loss, ("compile", "loss"))
+        if len(outputs) > 1:  # as Keras applies it, but by name, so loss_weights can be too
+            loss = dict.fromkeys(outputs, loss)
     metrics: Any
     listed = metrics_by_output(builder.spec)
     if isinstance(listed, list):

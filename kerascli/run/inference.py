@@ -14,7 +14,7 @@ import numpy as np
 from kerascli.build.builder import Builder
 from kerascli.build.plugins import load_object
 from kerascli.data import load_data, read_split
-from kerascli.data.loader import SINGLE, Split
+from kerascli.data.loader import SINGLE, Split, trained_classes
 from kerascli.data.pipeline import make_dataset
 from kerascli.data.tables import read_table
 from kerascli.run.compile import compile_model
@@ -22,6 +22,7 @@ from kerascli.run.outputs import check_output, write_output
 from kerascli.run.portable import check_trust
 from kerascli.spec import load_spec
 from kerascli.spec.models import Spec
+from kerascli.spec.outputs import as_call, output_loss
 from kerascli.spec.problems import KerasCliError, Problem, SpecError, did_you_mean
 
 
@@ -149,9 +150,16 @@ def _load_model(builder: Builder, path: Path, custom: dict[str, Any]) -> Any:
 def evaluate(
     run: LoadedRun, split: str = "test", data_file: str | Path | None = None
 ) -> dict[str, float]:
-    """Metrics of the model on a split of the spec's data, or on a whole data file."""
+    """Metrics of the model on a split of the spec's data, or on a whole data file.
+
+    A file's targets are encoded with the classes the model was trained with: those its
+    `run.json` records or, for a bare model file, those of the spec's training file.
+    """
     if data_file is not None:
-        values = read_split(run.spec, str(Path(data_file).resolve()), dict(run.classes))
+        recorded = bool(run.classes) or (run.path is not None and (run.path / "run.json").is_file())
+        classes = dict(run.classes) if recorded else trained_classes(run.spec)
+        file = str(Path(data_file).resolve())
+        values = read_split(run.spec, file, classes, fixed_classes=True)
     else:
         splits = load_data(run.spec).splits
         if split not in splits:
@@ -192,17 +200,8 @@ def _columns(
 
 def _loss_call(spec: Spec, output: str) -> tuple[str, dict[str, Any]]:
     """The loss an output trains with, as (name, arguments); `("", {})` when there is none."""
-    loss: Any = spec.compile.loss
-    functional = spec.model.functional
-    names = functional.output_names if functional is not None else []
-    if isinstance(loss, dict) and output in loss:
-        loss = loss[output]
-    elif isinstance(loss, dict) and len(loss) == 1 and next(iter(loss)) in names:
-        loss = next(iter(loss.values()))  # `{out: loss}` for a one-output model
-    if isinstance(loss, dict) and len(loss) == 1:
-        ((name, args),) = loss.items()
-        return str(name), dict(args) if isinstance(args, dict) else {}
-    return (loss, {}) if isinstance(loss, str) else ("", {})
+    call = as_call(output_loss(spec, output))
+    return (str(call[0]), dict(call[1])) if call is not None else ("", {})
 
 
 def loss_name(spec: Spec, output: str) -> str:

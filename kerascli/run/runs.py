@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import reprlib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,77 @@ from typing import Any
 import yaml
 
 from kerascli.run.rundir import HOST, process_alive
+from kerascli.spec.problems import Problem, SpecError, cause_line
+
+
+class UnreadableRun(SpecError):
+    """A run's `run.json` (or `spec.yaml`) cannot be read, or holds a field of the wrong type.
+    `kerascli runs` lists such a run as `unreadable`; a command given it fails (exit code 2).
+
+    Args:
+        message: What is wrong.
+        file: The file.
+    """
+
+    def __init__(
+        self, message: str, file: Path, line: int | None = None, column: int | None = None
+    ) -> None:
+        super().__init__([Problem(message, "", str(file), line, column)])
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# The fields of `run.json` that `kerascli runs` shows or sorts by: what each must be.
+_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "name": ("a string", lambda v: isinstance(v, str)),
+    "n": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "status": ("a string", lambda v: isinstance(v, str)),
+    "started": ("a string", lambda v: isinstance(v, str)),
+    "duration_s": ("a number", _number),
+    "metrics": ("an object", lambda v: isinstance(v, dict)),
+    "gates": (
+        "a list of objects",
+        lambda v: isinstance(v, list) and all(isinstance(g, dict) for g in v),
+    ),
+}
+
+
+def _kind(value: Any) -> str:
+    """What a JSON or YAML document holds, in words: `a list`, `a string`, `null`..."""
+    kinds = {list: "a list", str: "a string", int: "a number", float: "a number"}
+    kinds.update({bool: "a boolean", type(None): "null"})
+    return kinds.get(type(value), type(value).__name__)
+
+
+def read_record(run_json: Path) -> dict[str, Any]:
+    """A run's `run.json`, checked: a JSON object whose fields `kerascli runs` shows have the
+    right types (`metrics` maps names to numbers).
+
+    Raises:
+        UnreadableRun: naming the file and what is wrong with it.
+    """
+    try:
+        record = json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON or UTF-8
+        raise UnreadableRun(f"cannot be read: {cause_line(exc)}", run_json) from None
+    if not isinstance(record, dict):
+        raise UnreadableRun(
+            f"must hold a JSON object (a run's record). Received: {_kind(record)}",
+            run_json,
+        )
+    for field, (expected, check) in _FIELDS.items():
+        if field in record and not check(record[field]):
+            received = reprlib.repr(record[field])
+            raise UnreadableRun(f"`{field}` must be {expected}. Received: {received}", run_json)
+    for name, value in record.get("metrics", {}).items():
+        if not _number(value):
+            raise UnreadableRun(
+                f"`metrics.{name}` must be a number. Received: {reprlib.repr(value)}",
+                run_json,
+            )
+    return record
 
 
 def _status(record: dict[str, Any]) -> str:
@@ -28,15 +101,19 @@ def _status(record: dict[str, Any]) -> str:
 
 def list_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
     """Every `runs_dir/<name>/<n>/run.json`, oldest first (`runs_dir` may also be one
-    name's directory, `runs/<name>`); a `running` run whose process died is `dead`."""
+    name's directory, `runs/<name>`, or one run's, `runs/<name>/<n>`); a `running` run whose
+    process died is `dead`, one whose `run.json` is broken `unreadable` (with `error`)."""
     root = Path(runs_dir)
     records = []
-    found = sorted(root.glob("*/*/run.json")) or sorted(root.glob("*/run.json"))
+    if (root / "run.json").is_file():
+        found = [root / "run.json"]
+    else:
+        found = sorted(root.glob("*/*/run.json")) or sorted(root.glob("*/run.json"))
     for record in found:
         try:
-            data = json.loads(record.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            data = {"status": "unreadable"}
+            data = read_record(record)
+        except UnreadableRun as exc:
+            data = {"status": "unreadable", "error": str(exc.problems[0])}
         data.setdefault("name", record.parent.parent.name)
         data.setdefault("n", int(record.parent.name) if record.parent.name.isdigit() else 0)
         data["path"] = str(record.parent)
@@ -79,14 +156,30 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: data}
 
 
+def _read_spec(spec_file: Path) -> dict[str, Any]:
+    """A run's `spec.yaml` as plain data (`{}` if the run has none)."""
+    if not spec_file.is_file():
+        return {}
+    try:
+        spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        message = f"not valid YAML: {exc.problem}"
+        raise UnreadableRun(message, spec_file, line, column) from None
+    except (OSError, ValueError, yaml.YAMLError, RecursionError) as exc:
+        raise UnreadableRun(f"cannot be read: {cause_line(exc)}", spec_file) from None
+    if spec is not None and not isinstance(spec, dict):
+        raise UnreadableRun(f"must hold a mapping (a spec). Received: {_kind(spec)}", spec_file)
+    return spec or {}
+
+
 def compare_runs(a: Path, b: Path) -> dict[str, Any]:
     """Both runs' metrics side by side and the spec keys whose values differ."""
 
     def load(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-        record = json.loads((path / "run.json").read_text(encoding="utf-8"))
-        spec_file = path / "spec.yaml"
-        spec = yaml.safe_load(spec_file.read_text(encoding="utf-8")) if spec_file.is_file() else {}
-        return record, _flatten(spec or {})
+        record = read_record(path / "run.json")
+        return record, _flatten(_read_spec(path / "spec.yaml"))
 
     record_a, spec_a = load(a)
     record_b, spec_b = load(b)

@@ -27,6 +27,7 @@ from kerascli.run.progress import format_logs, make_progress
 from kerascli.run.rundir import RunDir, Terminated, atomic_write, environment, write_json
 from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.models import Spec
+from kerascli.spec.outputs import losses_by_output
 from kerascli.spec.problems import KerasCliError, cause_line
 
 ADAPTABLE = {
@@ -219,11 +220,8 @@ def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
             continue
         one_per_row = arrays[0].ndim == 1 or arrays[0].shape[-1] == 1
         if kind == "categorical" and one_per_row and units > 1:
-            loss_path = (
-                ("compile", "loss")
-                if not isinstance(spec.compile.loss, dict) or (name not in spec.compile.loss)
-                else ("compile", "loss", name)
-            )
+            per_output = losses_by_output(spec) or {}
+            loss_path = per_output[name][0] if name in per_output else ("compile", "loss")
             raise builder.error(
                 loss_path,
                 f"{loss_name(spec, name)} wants one-hot targets ({units} columns), but the "
@@ -301,7 +299,7 @@ def train(
     writer = history_writer(run.path / "history.csv")
     log = open(run.path / "train.log", "a", encoding="utf-8", buffering=1)  # a line per epoch
     log.write(f"{run.record['command']}\n")
-    backups = Backups(run, log)
+    backups = Backups(run, log, spec.fit.epochs)
     try:
         save_spec(spec, run)
         if data.classes:

@@ -14,6 +14,14 @@ from typing import Any
 from kerascli.spec import catalog
 from kerascli.spec.datafile import csv_rows, duplicate_column
 from kerascli.spec.models import DataSpec, FunctionalSpec, InputSpec, Spec, call_parts
+from kerascli.spec.outputs import (
+    as_call,
+    is_single_call,
+    loss_outputs,
+    loss_weights_problem,
+    output_names,
+    per_output_problem,
+)
 from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean
 from kerascli.spec.source import Document
 
@@ -123,23 +131,18 @@ def _check_output_map(
             )
 
 
-def _as_call(value: Any) -> tuple[str, dict[str, Any]] | None:
-    if isinstance(value, str):
-        return value, {}
-    if isinstance(value, dict) and len(value) == 1:
-        ((name, args),) = value.items()
-        if args is None or isinstance(args, dict):
-            return name, args or {}
-    return None
+def _check_loss(value: Any, path: KeyPath, lenient: bool) -> Iterator[Finding]:
+    call = as_call(value)
+    if call is None:
+        yield (path, "expected a loss name or {Class: args}", False)
+    else:
+        yield from check_call("losses", *call, path, lenient)
 
 
-def is_single_call(family: str, value: Any) -> bool:
-    """Whether a compile value is one call (`{Huber: {delta: 2}}`) rather than per-output."""
-    call = _as_call(value)
-    return call is not None and (isinstance(value, str) or call[0] in catalog.classes(family))
-
-
-def check_compile(spec: Spec, lenient: bool) -> Iterator[Finding]:
+def check_compile(spec: Spec, lenient: bool, training: bool = True) -> Iterator[Finding]:
+    """`compile:` against Keras's names and the model's outputs; without `training` (a run's
+    spec, loaded to predict or evaluate) what only training uses is not checked: `loss_weights`
+    and `fit.class_weight`."""
     outputs = model_outputs(spec)
     name, args = call_parts(spec.compile.optimizer)
     yield from check_call("optimizers", name, args, ("compile", "optimizer"), lenient)
@@ -152,24 +155,22 @@ def check_compile(spec: Spec, lenient: bool) -> Iterator[Finding]:
             "for class labels, binary_crossentropy for two classes, mse for numbers)",
             True,
         )
-    if loss is not None:
+    if isinstance(loss, list):
+        problem = per_output_problem(spec, loss, "loss")
+        if problem is not None:
+            yield (("compile", "loss"), problem, False)
+        for i, value in enumerate(loss):
+            yield from _check_loss(value, ("compile", "loss", i), lenient)
+    elif loss is not None:
         if is_single_call("losses", loss) or (
             isinstance(loss, dict) and len(loss) == 1 and outputs is None
         ):
-            call = _as_call(loss)
-            if call is None:
-                yield (("compile", "loss"), "expected a loss name or {Class: args}", False)
-            else:
-                yield from check_call("losses", *call, ("compile", "loss"), lenient)
+            yield from _check_loss(loss, ("compile", "loss"), lenient)
         else:
             assert isinstance(loss, dict)
             yield from _check_output_map(loss, ("compile", "loss"), outputs)
             for key, value in loss.items():
-                call = _as_call(value)
-                if call is None:
-                    yield (("compile", "loss", key), "expected a loss name or {Class: args}", False)
-                else:
-                    yield from check_call("losses", *call, ("compile", "loss", key), lenient)
+                yield from _check_loss(value, ("compile", "loss", key), lenient)
     metrics = spec.compile.metrics
     groups: list[tuple[KeyPath, list[dict[str, dict[str, Any]]]]] = []
     if isinstance(metrics, list):
@@ -185,6 +186,8 @@ def check_compile(spec: Spec, lenient: bool) -> Iterator[Finding]:
     for base, calls in groups:
         for i, metric in enumerate(calls):
             yield from check_call("metrics", *call_parts(metric), (*base, i), lenient)
+    if not training:
+        return
     if spec.fit.class_weight is not None and outputs is not None and len(outputs) > 1:
         yield (
             ("fit", "class_weight"),
@@ -192,10 +195,51 @@ def check_compile(spec: Spec, lenient: bool) -> Iterator[Finding]:
             f"{', '.join(outputs)}: weigh outputs with compile.loss_weights",
             True,
         )
-    if isinstance(spec.compile.loss_weights, dict):
-        yield from _check_output_map(
-            spec.compile.loss_weights, ("compile", "loss_weights"), outputs
-        )
+    yield from check_loss_weights(spec)
+
+
+def check_loss_weights(spec: Spec) -> Iterator[Finding]:
+    """`compile.loss_weights`: finite numbers ≥ 0; a list has one per output (in `outputs:`
+    order), a mapping names output names and every output that has a loss (Keras 3 fails in
+    `fit` on an output with a loss but no weight)."""
+    weights = spec.compile.loss_weights
+    if weights is None:
+        return
+    base: KeyPath = ("compile", "loss_weights")
+    keys: list[str | int] = (
+        list(weights) if isinstance(weights, dict) else list(range(len(weights)))
+    )
+    values = list(weights.values()) if isinstance(weights, dict) else weights
+    for key, value in zip(keys, values, strict=True):
+        if not math.isfinite(value) or value < 0:
+            yield ((*base, key), f"expected a finite weight >= 0, got {value}", False)
+    if isinstance(weights, list):
+        problem = loss_weights_problem(spec)
+        if problem is not None:
+            yield (base, problem, False)
+        return
+    outputs = output_names(spec)
+    if outputs == [""]:
+        if len(weights) != 1:
+            yield (
+                base,
+                f"the model has one output: give loss_weights one weight ([w]), got "
+                f"{len(weights)} ({', '.join(weights)})",
+                True,
+            )
+        return
+    if outputs is None:
+        return
+    yield from _check_output_map(weights, base, outputs)
+    suggested = "".join(did_you_mean(key, outputs) for key in weights if key not in outputs)
+    for name in loss_outputs(spec) or []:
+        if name not in weights and f"'{name}'" not in suggested:
+            yield (
+                base,
+                f"no weight for the output '{name}', which has a loss: Keras needs a weight for "
+                f"every output with a loss (give {name}: 1.0 to keep its loss as it is)",
+                True,
+            )
 
 
 def model_outputs(spec: Spec) -> list[str] | None:
@@ -310,7 +354,8 @@ def check_files(spec: Spec, training: bool = True) -> Iterator[Finding]:
     for key in ("path", "train", "validation", "test"):
         value = getattr(data, key)
         if value is not None and not Path(value).is_file():
-            yield (("data", key), f"data file not found: {value}", False)
+            what = "not a regular file" if Path(value).exists() else "data file not found"
+            yield (("data", key), f"{what}: {value}", False)
 
 
 Header = tuple[str, list[str]]
@@ -520,8 +565,10 @@ def _is_array_file(data: DataSpec) -> bool:
 
 def check_spec(spec: Spec, doc: Document, training: bool = True) -> list[Problem]:
     """All problems a schema-valid spec has, located in its document. Without `training` (a run's
-    spec, loaded to predict or evaluate) data files need not exist: a run predicts with its
-    training data gone."""
+    spec, loaded to predict or evaluate) data files need not exist (a run predicts with its
+    training data gone), and what only training uses is not checked: callbacks and their
+    monitors, `loss_weights`, `fit.class_weight` (a run trained before a check was added still
+    predicts)."""
     lenient = bool(spec.plugins)
     findings: list[Finding] = []
     model = spec.model
@@ -533,13 +580,13 @@ def check_spec(spec: Spec, doc: Document, training: bool = True) -> list[Problem
             )
     if model.functional is not None:
         findings += check_graph(model.functional, lenient)
-    findings += check_compile(spec, lenient)
-    from kerascli.spec.monitor import check_loss_weights, check_monitors  # (imports this module)
+    findings += check_compile(spec, lenient, training)
+    if training:  # a run's callbacks (and their monitors) are not used to predict or evaluate
+        from kerascli.spec.monitor import check_monitors  # (imports this module)
 
-    findings += check_loss_weights(spec)
-    for i, call in enumerate(spec.callbacks):
-        findings += check_call("callbacks", *call_parts(call), ("callbacks", i), lenient)
-    findings += check_monitors(spec)
+        for i, call in enumerate(spec.callbacks):
+            findings += check_call("callbacks", *call_parts(call), ("callbacks", i), lenient)
+        findings += check_monitors(spec)
     findings += check_files(spec, training)
     header = data_header(spec)
     findings += check_columns(spec, header)

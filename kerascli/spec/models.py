@@ -310,10 +310,11 @@ class CompileSpec(Strict):
         "Defaults to `rmsprop`.",
         examples=["adam", {"Adam": {"learning_rate": 0.001}}],
     )
-    loss: str | dict[str, Any] | None = Field(
+    loss: str | dict[str, Any] | Annotated[list[Any], Field(min_length=1)] | None = Field(
         None,
-        description="Loss name, {Class: args}, or a mapping of output name to loss.",
-        examples=["sparse_categorical_crossentropy", {"Huber": {"delta": 1.0}}],
+        description="Loss name, {Class: args}, a mapping of output name to loss, or a list "
+        "with one loss per output in `outputs:` order.",
+        examples=["sparse_categorical_crossentropy", {"Huber": {"delta": 1.0}}, ["mse", "mae"]],
     )
     metrics: list[MetricCall] | dict[str, MetricCall | list[MetricCall]] = Field(
         default_factory=list,
@@ -328,6 +329,18 @@ class CompileSpec(Strict):
     jit_compile: bool | Literal["auto"] = Field(
         "auto", description="Compile with XLA: true, false or `auto`. Defaults to `auto`."
     )
+
+    @field_validator("loss", mode="before")
+    @classmethod
+    def _loss_form(cls, value: Any) -> Any:
+        if value == []:
+            raise ValueError("expected one loss per output, got an empty list")
+        if value is None or isinstance(value, (str, dict, list)):
+            return value
+        raise ValueError(
+            "expected a loss name, {Class: args}, a mapping of output name to loss, or a list "
+            f"with one loss per output, got {type(value).__name__} {value!r}"
+        )
 
     @field_validator("jit_compile", mode="before")
     @classmethod

@@ -378,12 +378,16 @@ def _known_names() -> dict[str, Any]:
             "compile": {
                 "properties": {
                     "optimizer": _ref("KnownOptimizer"),
-                    # One loss, or one per output name.
+                    # One loss, one per output name, or one per output in `outputs:` order.
                     "loss": {
-                        "anyOf": [
-                            _ref("KnownLoss"),
-                            {"type": "object", "additionalProperties": _ref("KnownLoss")},
-                        ]
+                        "if": {"type": "array"},
+                        "then": {"items": _ref("KnownLoss")},
+                        "else": {
+                            "anyOf": [
+                                _ref("KnownLoss"),
+                                {"type": "object", "additionalProperties": _ref("KnownLoss")},
+                            ]
+                        },
                     },
                     # A list, or a metric or list of metrics per output name.
                     "metrics": {
@@ -408,6 +412,7 @@ def spec_schema() -> dict[str, Any]:
         "anyOf": [
             _ref("Loss"),
             {"type": "object", "additionalProperties": _ref("Loss")},
+            {"type": "array", "items": _ref("Loss"), "minItems": 1},
             {"type": "null"},
         ],
     }

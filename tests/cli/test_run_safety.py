@@ -82,7 +82,22 @@ def _no_weights(backup: Path) -> None:
     (backup / "latest.weights.h5").unlink()  # Keras would resume at epoch 3 with new weights
 
 
-@pytest.mark.parametrize("damage", [_empty_metadata, _cut_weights, _no_weights])
+def _epochs_beyond_fit(backup: Path) -> None:  # Keras would train nothing and say completed
+    (backup / "training_metadata.json").write_text('{"epoch": 100000, "batch": 0}')
+
+
+def _epoch_true(backup: Path) -> None:  # JSON's true is no epoch count
+    (backup / "training_metadata.json").write_text('{"epoch": true, "batch": 0}')
+
+
+def _negative_epoch(backup: Path) -> None:
+    (backup / "training_metadata.json").write_text('{"epoch": -1, "batch": 0}')
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_empty_metadata, _cut_weights, _no_weights, _epochs_beyond_fit, _epoch_true, _negative_epoch],
+)
 def test_broken_backup_is_moved_aside_and_training_starts_afresh(
     cli, tmp_path: Path, damage
 ) -> None:
@@ -99,6 +114,20 @@ def test_broken_backup_is_moved_aside_and_training_starts_afresh(
     assert warning in (run / "train.log").read_text()
     assert "resumed_from" not in record(run)
     assert not backup.exists()  # the new run's backup, removed by Keras as it completed
+
+
+def test_a_backup_of_every_epoch_is_resumed_from(cli, tmp_path: Path) -> None:
+    # Keras's `epoch` counts the epochs done: 4 of 4 is a run that died before Keras removed
+    # its backup, and is resumed from (nothing left to train), not set aside.
+    backup = interrupted_backup(cli, tmp_path)
+    (backup / "training_metadata.json").write_text('{"epoch": 4, "batch": 0}')
+    _, again = backup_specs(tmp_path)
+    result = cli("train", again, "--runs-dir", tmp_path / "runs", "--quiet")
+    assert result.code == 0, result.err
+    assert "cannot be resumed from" not in result.err
+    assert not list(backup.parent.glob(f"{backup.name}.broken-*"))
+    run = tmp_path / "runs" / "iris-mlp" / "2"
+    assert record(run)["resumed_from"]["epoch"] == 5
 
 
 def test_previous_state_of_a_double_checkpoint_is_resumed_from(cli, tmp_path: Path) -> None:
@@ -370,3 +399,18 @@ def test_runs_dir_that_is_a_file_is_an_argument_error(cli, tmp_path: Path) -> No
         names = ("'--runs-dir'",) if args[0] == "train" else ("'runs_dir'", "'[RUNS_DIR]'")
         assert any(name in result.err for name in names), result.err
     assert runs.read_text() == "not a directory\n"
+
+
+def test_runs_dir_under_a_file_is_an_argument_error(cli, tmp_path: Path) -> None:
+    afile = write(tmp_path, "afile", "not a directory\n")
+    for runs in (afile / "sub", afile / "sub" / "deeper"):
+        for args in (("train", IRIS, "--runs-dir", runs), ("runs", runs)):
+            result = cli(*args)
+            assert result.code == 2, result.err
+            assert f"{afile} is a file" in result.err and "Traceback" not in result.err
+            names = ("'--runs-dir'",) if args[0] == "train" else ("'runs_dir'", "'[RUNS_DIR]'")
+            assert any(name in result.err for name in names), result.err
+            document = cli(*args, "--json")
+            assert document.code == 2
+            assert f"{afile} is a file" in document.json()["errors"][0]["message"]
+    assert afile.read_text() == "not a directory\n"

@@ -214,3 +214,127 @@ def test_exit_codes(cli, runs: Path, tmp_path: Path, args: list, code: int) -> N
         errors = document.get("errors") or [e for s in document["specs"] for e in s["errors"]]
         assert errors and all(e["message"] for e in errors)
     assert not (tmp_path / "empty" / "iris-mlp").exists()  # no case trains
+
+
+# --- run.json files that are broken or copied from elsewhere ------------------------------------
+
+
+def copied_run(runs: Path, tmp_path: Path, run_json: str | bytes | dict) -> Path:
+    """A runs folder holding a copy of completed run 1 and, as run 2, a copy whose `run.json`
+    is replaced by `run_json` (a dict: run 1's record updated with it)."""
+    root = tmp_path / "runs"
+    for n in (1, 2):
+        shutil.copytree(runs / "iris-mlp" / "1", root / "iris-mlp" / str(n))
+    target = root / "iris-mlp" / "2" / "run.json"
+    if isinstance(run_json, dict):
+        run_json = json.dumps({**json.loads(target.read_text()), "n": 2, **run_json})
+    if isinstance(run_json, str):
+        run_json = run_json.encode()
+    target.write_bytes(run_json)
+    return root
+
+
+BAD_RUN_JSON = {
+    "invalid-json": "{not json",
+    "not-utf-8": b'{"status": "\xff"}',
+    "list": "[1, 2]",
+    "number": "42",
+    "string": '"completed"',
+    "metrics-string": {"metrics": "high"},
+    "metric-text": {"metrics": {"test_accuracy": "high"}},
+    "metric-null": {"metrics": {"test_accuracy": None}},
+    "started-number": {"started": 20260101},
+    "name-list": {"name": ["iris-mlp"]},
+    "n-text": {"n": "two"},
+    "duration-text": {"duration_s": "long"},
+    "gates-string": {"gates": "failed"},
+}
+
+
+@pytest.mark.parametrize("content", BAD_RUN_JSON.values(), ids=BAD_RUN_JSON)
+def test_a_bad_run_json_is_listed_unreadable(cli, runs: Path, tmp_path: Path, content) -> None:
+    root = copied_run(runs, tmp_path, content)
+    result = cli("runs", root)
+    assert result.code == 0, result.err
+    rows = {row[1]: row[2] for row in table_rows(result.out)}
+    assert rows == {"1": "completed", "2": "unreadable"}
+    assert f"warning: {root / 'iris-mlp' / '2' / 'run.json'}: " in result.err  # and why
+    listed = cli("runs", root, "--json")
+    assert listed.code == 0, listed.err
+    records = {r["n"]: r for r in listed.json()["runs"]}
+    assert {n: r["status"] for n, r in records.items()} == {1: "completed", 2: "unreadable"}
+    assert "run.json" in records[2]["error"]
+    assert records[2]["name"] == "iris-mlp" and records[2]["path"] == str(root / "iris-mlp" / "2")
+
+
+@pytest.mark.parametrize("content", BAD_RUN_JSON.values(), ids=BAD_RUN_JSON)
+def test_comparing_a_bad_run_is_an_argument_error(cli, runs: Path, tmp_path: Path, content) -> None:
+    root = copied_run(runs, tmp_path, content)
+    bad = root / "iris-mlp" / "2" / "run.json"
+    result = cli("runs", root, "--compare", "iris-mlp/1", "iris-mlp/2")
+    assert result.code == 2, result.err
+    assert str(bad) in result.err and "Traceback" not in result.err
+    document = cli("runs", root, "--compare", "iris-mlp/2", "iris-mlp/1", "--json")
+    assert document.code == 2, document.err
+    (error,) = document.json()["errors"]
+    assert error["file"] == str(bad)
+
+
+def test_comparing_a_run_with_a_broken_spec_is_an_argument_error(
+    cli, runs: Path, tmp_path: Path
+) -> None:
+    root = copied_run(runs, tmp_path, {})
+    spec = root / "iris-mlp" / "2" / "spec.yaml"
+    spec.write_text("model: [oops\n")
+    result = cli("runs", root, "--compare", "iris-mlp/1", "iris-mlp/2")
+    assert result.code == 2, result.err
+    assert str(spec) in result.err and "Traceback" not in result.err
+
+
+def test_control_codes_in_a_copied_run_never_reach_the_terminal(
+    cli, runs: Path, tmp_path: Path
+) -> None:
+    fields = {
+        "name": "ev\x1b[2Jil",
+        "status": "\x1b]8;;http://x\x07ok\x1b]8;;\x07\x9b",
+        "started": "\x1b[31m2026",
+        "metrics": {"test_\x1b[31ma\x07c": 0.5},
+        "error": "\x1b[1A\x1b[Kforged",
+    }
+    root = copied_run(runs, tmp_path, fields)
+    result = cli("runs", root / "iris-mlp" / "2")
+    assert result.code == 0, result.err
+    for code in ("\x1b", "\x07", "\x9b"):
+        assert code not in result.out
+    (row,) = table_rows(result.out)
+    assert row[:4] == ["evil", "2", "ok\\x9b", "2026"]
+    header = next(line for line in result.out.splitlines() if "┃ name" in line)
+    assert "┃ a\\x07c ┃" in header
+    compare = cli("runs", root, "--compare", "iris-mlp/1", "iris-mlp/2")
+    assert compare.code == 0, compare.err
+    assert "test_a\\x07c" in compare.out
+    for code in ("\x1b", "\x07"):
+        assert code not in compare.out
+
+
+def test_rich_markup_in_a_copied_run_is_shown_as_written(cli, runs: Path, tmp_path: Path) -> None:
+    fields = {"name": "[b]n[/b]", "status": "[link=x]s[/link]", "metrics": {"test_[i]m[/i]": 0.5}}
+    root = copied_run(runs, tmp_path, fields)
+    result = cli("runs", root / "iris-mlp" / "2")
+    assert result.code == 0, result.err
+    (row,) = table_rows(result.out)
+    assert (row[0], row[2], row[-1]) == ("[b]n[/b]", "[link=x]s[/link]", "0.5000")
+    header = next(line for line in result.out.splitlines() if "┃ name" in line)
+    assert "┃ [i]m[/i] ┃" in header
+    compare = cli("runs", root, "--compare", "iris-mlp/1", "iris-mlp/2")
+    assert compare.code == 0, compare.err
+    assert "test_[i]m[/i]" in compare.out
+
+
+def test_runs_of_one_run_directory(cli, runs: Path) -> None:
+    run = runs / "iris-mlp" / "2"
+    result = cli("runs", run)
+    assert result.code == 0, result.err
+    assert [row[:3] for row in table_rows(result.out)] == [["iris-mlp", "2", "completed"]]
+    (record,) = cli("runs", run, "--json").json()["runs"]
+    assert (record["name"], record["n"], record["path"]) == ("iris-mlp", 2, str(run))

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import shutil
+import threading
+import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
-from kerascli.data.loader import Split, read_split
-from kerascli.data.tables import is_numeric, labels, numeric, read_table
+from kerascli.data.loader import Split, load_data, read_split
+from kerascli.data.tables import cast, is_numeric, labels, numeric, read_table
 from kerascli.spec import SpecError, load_spec
 from kerascli.spec.problems import Problem
 from tests.conftest import SPECS, Result, invoke
@@ -61,6 +65,37 @@ def _iris_spec(folder: Path, data_file: str = "iris.csv") -> Path:
 def _read(folder: Path, data_file: Path, require_target: bool = True) -> Split:
     spec = load_spec(_iris_spec(folder, data_file.name), check=False)
     return read_split(spec, str(data_file), {}, require_target=require_target)
+
+
+def _iris_ids(path: Path) -> Path:
+    """The iris CSV with class ids 0, 1, 2 (sorted species order) for the species."""
+    rows = list(csv.reader(IRIS_CSV.open(newline="")))
+    ids = {"setosa": "0", "versicolor": "1", "virginica": "2"}
+    for row in rows[1:]:
+        row[4] = ids[row[4]]
+    with path.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    return path
+
+
+def _npz_read(folder: Path, file: str = "set.npz", **arrays: np.ndarray) -> Split:
+    """`arrays` saved as an NPZ file read by the iris model, from `features` and `label`."""
+    np.savez(folder / file, **arrays)  # type: ignore[arg-type]
+    spec = yaml.safe_load(IRIS.read_text(encoding="utf-8"))
+    spec["data"] = {"path": file, "features": "features", "target": "label"}
+    path = folder / "npz.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return read_split(load_spec(path, check=False), str(folder / file), {})
+
+
+def _npy_with_header(shape: tuple[int, ...], data: bytes) -> bytes:
+    """NPY bytes whose header says `shape` of float64, followed by `data`."""
+    import io
+
+    out = io.BytesIO()
+    header = {"descr": "<f8", "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(out, header)
+    return out.getvalue() + data
 
 
 def _fails_cleanly(result: Result, *expected: str) -> None:
@@ -144,6 +179,63 @@ def test_non_finite_npy_and_npz_arrays_name_the_array_and_row(tmp_path: Path) ->
     with pytest.raises(SpecError) as caught:
         numeric(read_table(tmp_path / "cols.npz"), ["a", "b"])
     assert "in array 'b' at row index 3" in _problem(caught).message
+
+
+@pytest.mark.parametrize("value", ["1e300", "1e39", "-3.5e38"])
+def test_number_beyond_float32_is_out_of_range(tmp_path: Path, value: str) -> None:
+    path = _iris_with(tmp_path, 3, 1, value)
+    with warnings.catch_warnings(), pytest.raises(SpecError) as caught:
+        warnings.simplefilter("error")  # and numpy's overflow warning does not leak out
+        _read(tmp_path, path)
+    problem = _problem(caught)
+    assert (problem.file, problem.line) == (str(path), 4)
+    assert problem.message == f"value '{value}' in column 'sepal_width' is out of range for float32"
+
+
+def test_array_beyond_float32_is_out_of_range(tmp_path: Path) -> None:
+    x = np.ones((6, 4))
+    x[2, 3] = 1e300
+    np.save(tmp_path / "x.npy", x)
+    with warnings.catch_warnings(), pytest.raises(SpecError) as caught:
+        warnings.simplefilter("error")
+        _read(tmp_path, tmp_path / "x.npy", require_target=False)
+    assert _problem(caught).message == (
+        "value 1e+300 in the array at row index 2 (counting from 0) is out of range for float32"
+    )
+    label = np.array([0.5, 1.5, 1e300, 2.5])  # a regression target
+    with warnings.catch_warnings(), pytest.raises(SpecError) as caught:
+        warnings.simplefilter("error")
+        _npz_read(tmp_path, features=np.ones((4, 4)), label=label)
+    assert _problem(caught).message == (
+        "value 1e+300 in array 'label' at row index 2 (counting from 0) is out of range for float32"
+    )
+
+
+def test_integral_target_beyond_int64_is_not_wrapped(tmp_path: Path) -> None:
+    split = _npz_read(tmp_path, features=np.ones((3, 4)), label=np.array([1.0, 2.0, 1e19]))
+    assert split.y is not None and split.y.dtype == np.float32  # type: ignore[union-attr]
+    assert float(split.y[2]) == pytest.approx(1e19)  # type: ignore[index]
+
+
+def test_number_beyond_an_integer_input_is_out_of_range(tmp_path: Path) -> None:
+    table = read_table(_write(tmp_path / "set.csv", "a,y\n1,0\n3e9,1\n"))
+    with warnings.catch_warnings(), pytest.raises(SpecError) as caught:
+        warnings.simplefilter("error")
+        cast(table, "a", numeric(table, "a"), "int32")
+    assert (_problem(caught).line, _problem(caught).message) == (
+        3,
+        "value '3e9' in column 'a' is out of range for int32",
+    )
+
+
+def test_complex_arrays_are_refused(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.ones((3, 4), dtype=np.complex128))
+    with warnings.catch_warnings(), pytest.raises(SpecError) as caught:
+        warnings.simplefilter("error")  # no ComplexWarning either
+        _read(tmp_path, tmp_path / "x.npy", require_target=False)
+    assert _problem(caught).message == (
+        "complex values are not supported (the array holds complex128)"
+    )
 
 
 # 2. Python's float() is not the CSV number syntax
@@ -309,6 +401,26 @@ def test_npz_with_a_corrupt_member_is_a_clear_error(tmp_path: Path) -> None:
     assert _problem(caught).message.startswith("cannot read NPZ: the file is truncated")
 
 
+def test_npy_header_promising_more_data_than_the_file_holds(tmp_path: Path) -> None:
+    data = np.ones((2, 4)).tobytes()  # 64 bytes, under a header that says 100000000000 rows
+    (tmp_path / "x.npy").write_bytes(_npy_with_header((100000000000, 4), data))
+    with pytest.raises(SpecError) as caught:
+        read_table(tmp_path / "x.npy")
+    assert _problem(caught).message == (
+        "cannot read NPY: the file is truncated or not an NPY array (its header says shape "
+        "[100000000000, 4] of float64, 3200000000000 bytes of data; the file holds 64)"
+    )
+    with zipfile.ZipFile(tmp_path / "set.npz", "w") as archive:
+        archive.writestr("label.npy", _npy_with_header((2,), np.zeros(2).tobytes()))
+        archive.writestr("features.npy", _npy_with_header((100000000000, 4), data))
+    with pytest.raises(SpecError) as caught:
+        read_table(tmp_path / "set.npz")
+    assert _problem(caught).message == (
+        "cannot read NPZ: the file is truncated or not an NPZ archive (its header says shape "
+        "[100000000000, 4] of float64, 3200000000000 bytes of data; array 'features' holds 64)"
+    )
+
+
 def test_npy_named_npz_says_which_it_is(tmp_path: Path) -> None:
     np.save(tmp_path / "x.npy", np.ones((3, 4)))
     shutil.copy(tmp_path / "x.npy", tmp_path / "x.npz")
@@ -329,6 +441,92 @@ def test_wrong_width_npy_states_both_counts(tmp_path: Path) -> None:
     assert _problem(caught).message == (
         "the model input expects shape [4] (4 values per row); "
         "the data gives 5 values per row (shape [5], the array)"
+    )
+
+
+# 10. Arrays of different lengths
+
+
+def test_npz_arrays_of_different_lengths_name_their_rows(tmp_path: Path) -> None:
+    columns = {name: np.ones(3) for name in FEATURES}
+    columns["petal_width"] = np.ones(2)
+    np.savez(tmp_path / "cols.npz", **columns)  # type: ignore[arg-type]
+    with pytest.raises(SpecError) as caught:
+        numeric(read_table(tmp_path / "cols.npz"), FEATURES)
+    assert _problem(caught).message == (
+        "arrays of different lengths: 'sepal_length' 3, 'sepal_width' 3, 'petal_length' 3, "
+        "'petal_width' 2 rows; every array needs one row per example"
+    )
+    with pytest.raises(SpecError) as caught:
+        _npz_read(tmp_path, features=np.ones((2, 4)), label=np.array([0, 1, 2]))
+    assert _problem(caught).file == str(tmp_path / "set.npz")
+    assert _problem(caught).message == (
+        "arrays of different lengths: 'features' 2, 'label' 3 rows; every array needs one row "
+        "per example"
+    )
+
+
+def test_npz_text_target_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as caught:
+        _npz_read(tmp_path, features=np.ones((2, 4)), label=np.array(["setosa", "virginica"]))
+    assert _problem(caught).message.startswith(
+        "the target array 'label' holds <U9 values; a target array holds numbers"
+    )
+
+
+# 11. Not a regular file
+
+
+def test_device_or_fifo_is_not_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo, tmp_path):
+        with pytest.raises(SpecError) as caught:
+            read_table(path)
+        assert (_problem(caught).file, _problem(caught).message) == (
+            str(path),
+            "not a regular file (a directory, device or pipe): a data file must be a file",
+        )
+
+
+# 12. Class names at evaluate: those the model was trained with
+
+
+def test_numeric_target_with_a_text_marker_is_refused_at_train(tmp_path: Path) -> None:
+    _iris_with(tmp_path, 17, 3, "NA")
+    spec = yaml.safe_load(IRIS.read_text(encoding="utf-8"))
+    spec["model"]["sequential"]["input"] = {"shape": [3]}
+    spec["model"]["sequential"]["layers"][-1] = {"Dense": {"units": 1}}
+    spec["compile"] = {"optimizer": "adam", "loss": "mse"}
+    spec["callbacks"] = []
+    spec["data"] = {"path": "iris.csv", "features": FEATURES[:3], "target": "petal_width"}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    result = invoke("train", path, "--epochs", "1", "--runs-dir", tmp_path / "runs")
+    _fails_cleanly(
+        result, "iris.csv:18: column 'petal_width' mixes numbers ('0.2') with text ('NA')"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_separate_files_take_the_training_file_classes(tmp_path: Path) -> None:
+    spec = yaml.safe_load(IRIS.read_text(encoding="utf-8"))
+    spec["data"] = {"train": "train.csv", "test": "test.csv", "features": FEATURES}
+    spec["data"]["target"] = "species"
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    _iris_ids(tmp_path / "train.csv")
+    shutil.copy(IRIS_CSV, tmp_path / "test.csv")
+    with pytest.raises(SpecError) as caught:
+        load_data(load_spec(path, check=False))
+    assert (_problem(caught).file, _problem(caught).line) == (str(tmp_path / "test.csv"), 2)
+    assert _problem(caught).message.startswith("the model was trained on numeric targets")
+    shutil.copy(IRIS_CSV, tmp_path / "train.csv")
+    _iris_ids(tmp_path / "test.csv")
+    with pytest.raises(SpecError) as caught:
+        load_data(load_spec(path, check=False))
+    assert _problem(caught).message == (
+        "unknown class '0' in column 'species' (classes: setosa, versicolor, virginica)"
     )
 
 
@@ -360,6 +558,16 @@ def _hostile_files(folder: Path) -> Iterator[tuple[Path, str]]:
     yield folder / "empty.npy", "empty.npy: no rows"
     np.save(folder / "wide.npy", np.ones((3, 5)))
     yield folder / "wide.npy", "the data gives 5 values per row"
+    yield (
+        _iris_with(folder, 3, 1, "1e300", "big.csv"),
+        ("big.csv:4: value '1e300' in column 'sepal_width' is out of range for float32"),
+    )
+    np.save(folder / "big.npy", np.array([[1.0, 2.0, 3.0, 1e39]]))
+    yield folder / "big.npy", "big.npy: value 1e+39 in the array at row index 0"
+    np.save(folder / "complex.npy", np.ones((2, 4), dtype=np.complex64))
+    yield folder / "complex.npy", "complex.npy: complex values are not supported"
+    (folder / "lying.npy").write_bytes(_npy_with_header((10**11, 4), bytes(64)))
+    yield folder / "lying.npy", "lying.npy: cannot read NPY: the file is truncated"
     np.save(folder / "inf.npy", np.array([[1.0, 2.0, 3.0, np.inf]]))
     yield folder / "inf.npy", "inf.npy: non-finite value (NaN or infinity) in the array at row"
     (folder / "cut.npz").write_bytes(b"PK\x03\x04" + bytes(40))
@@ -385,7 +593,26 @@ def test_predict_refuses_hostile_data(iris_run: Path, tmp_path: Path) -> None:
             continue  # a target column, which predict does not read
         result = invoke("predict", iris_run, path)
         _fails_cleanly(result, message)
+        assert "Warning" not in result.err, result.err
         assert not result.out.strip(), result.out
+
+
+def test_predict_and_evaluate_refuse_a_fifo_without_blocking(
+    iris_run: Path, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    results: list[Result] = []
+    for command in (["predict", iris_run, fifo], ["evaluate", iris_run, "--data", fifo]):
+        worker = threading.Thread(target=lambda c=command: results.append(invoke(*c)))
+        worker.start()
+        worker.join(60)
+        if worker.is_alive():  # blocked opening the pipe: give it a writer to end the test
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            worker.join()
+            pytest.fail(f"{command[0]} blocked reading a FIFO")
+    for result in results:
+        _fails_cleanly(result, f"{fifo}: not a regular file")
 
 
 def test_evaluate_refuses_hostile_data(iris_run: Path, tmp_path: Path) -> None:
@@ -409,3 +636,56 @@ def test_evaluate_without_metrics_is_an_error(iris_run: Path) -> None:
         evaluate(run, data_file=IRIS_CSV)
     assert "the model gives no metrics to evaluate" in _problem(caught).message
     assert _problem(caught).file == str(IRIS_CSV)
+
+
+@pytest.fixture(scope="module")
+def ids_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The iris model trained on class ids 0, 1, 2: a run with no class names."""
+    folder = tmp_path_factory.mktemp("ids-run")
+    _iris_ids(folder / "iris.csv")
+    runs = folder / "runs"
+    result = invoke("train", _iris_spec(folder), "--epochs", "1", "--runs-dir", runs, "--quiet")
+    assert result.code == 0, result.err
+    return runs / "iris-mlp" / "1"
+
+
+def test_evaluate_maps_labels_through_the_recorded_classes(iris_run: Path, tmp_path: Path) -> None:
+    ids = _iris_ids(tmp_path / "ids.csv")
+    result = invoke("evaluate", iris_run, "--data", ids)
+    _fails_cleanly(
+        result,
+        f"{ids}:2: unknown class '0' in column 'species' (classes: setosa, versicolor, virginica)",
+    )
+
+
+def test_evaluate_refuses_text_labels_for_a_numeric_run(ids_run: Path, tmp_path: Path) -> None:
+    text_labels = shutil.copy(IRIS_CSV, tmp_path / "names.csv")
+    result = invoke("evaluate", ids_run, "--data", text_labels)
+    _fails_cleanly(
+        result,
+        f"{text_labels}:2: the model was trained on numeric targets (no class names recorded); "
+        "this file has text labels ('setosa') in column 'species'",
+    )
+    assert invoke("evaluate", ids_run, "--data", _iris_ids(tmp_path / "ids.csv")).code == 0
+
+
+def test_bare_model_takes_its_classes_from_the_spec_training_file(
+    iris_run: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    model = shutil.copy(iris_run / "model.keras", bare / "model.keras")
+    spec = iris_run / "spec.yaml"  # its data file is the iris CSV, with class names
+    in_run = invoke("evaluate", iris_run, "--data", IRIS_CSV, "--json")
+    assert in_run.code == 0, in_run.err
+    alone = invoke("evaluate", model, "--spec", spec, "--data", IRIS_CSV, "--json")
+    assert alone.code == 0, alone.err
+    assert alone.json()["metrics"] == in_run.json()["metrics"]
+    ids = _iris_ids(tmp_path / "ids.csv")
+    result = invoke("evaluate", model, "--spec", spec, "--data", ids)
+    _fails_cleanly(result, f"{ids}:2: unknown class '0' in column 'species'")
+    gone = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    gone["data"]["path"] = "gone.csv"  # the training file is not there to say
+    moved = _write(bare / "spec.yaml", yaml.safe_dump(gone, sort_keys=False))
+    result = invoke("evaluate", model, "--spec", moved, "--data", IRIS_CSV)
+    _fails_cleanly(result, "the model's class names are unknown", "evaluate the run directory")

@@ -118,3 +118,27 @@ data: {path: labels.csv, features: [a, b], target: [y1, y2]}
 
     logits = keras.saving.load_model(Path(run) / "model.keras").predict(x, verbose=0)
     np.testing.assert_allclose(p, 1 / (1 + np.exp(-logits)), rtol=1e-4)
+
+
+def test_a_loss_list_with_logits_predicts_probabilities(cli, tmp_path: Path) -> None:
+    """`loss: [..., {BinaryCrossentropy: {from_logits: true}}]` follows `outputs:` in predict
+    too: the logits of that head come out as probabilities, never as raw values."""
+    text = (SPECS / "cancer_two_heads.yaml").read_text(encoding="utf-8")
+    text = text.replace("activation: sigmoid}, from: hidden", "}, from: hidden")
+    text = text.replace(
+        "loss: {diagnosis: binary_crossentropy, radius_error: mae}",
+        "loss: [{BinaryCrossentropy: {from_logits: true}}, mae]",
+    )
+    text = text.replace(
+        "path: data/breast_cancer.csv", f"path: {SPECS / 'data' / 'breast_cancer.csv'}"
+    )
+    spec = tmp_path / "logits.yaml"
+    spec.write_text(text, encoding="utf-8")
+    trained = cli("train", spec, "--epochs", "2", "--runs-dir", tmp_path, "--json")
+    assert trained.code == 0, trained.err
+    predicted = cli(
+        "predict", trained.json()["run_dir"], SPECS / "data" / "breast_cancer.csv", "--json"
+    )
+    assert predicted.code == 0, predicted.err
+    p = np.array(predicted.json()["predictions"]["diagnosis_p_malignant"])
+    assert p.min() >= 0.0 and p.max() <= 1.0 and p.std() > 0
