@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import pickle
 import re
@@ -200,12 +201,26 @@ _ARRAY_GLOBALS = {
 
 
 class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles a numpy object array of plain values (str, bytes, numbers), nothing else."""
+    """Unpickles a numpy object array of plain values (str, bytes, numbers), nothing else, and
+    no array of more than `limit` items (numpy's own pickles make an empty one, then fill it)."""
+
+    def __init__(self, data: bytes, limit: int):
+        super().__init__(io.BytesIO(data))
+        self.limit = limit
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ARRAY_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a data file")
+        if (module, name) not in _ARRAY_GLOBALS:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a data file")
+        found = super().find_class(module, name)
+        if name != "_reconstruct":
+            return found
+
+        def reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
+            if math.prod(np.atleast_1d(np.asarray(shape, dtype=np.int64))) > self.limit:
+                raise pickle.UnpicklingError(f"an array of shape {shape} in {self.limit} bytes")
+            return found(subtype, shape, dtype)
+
+        return reconstruct
 
 
 def _read_npy(handle: IO[bytes]) -> np.ndarray:
@@ -219,7 +234,10 @@ def _read_npy(handle: IO[bytes]) -> np.ndarray:
     if not dtype.hasobject:
         handle.seek(0)
         return np.lib.format.read_array(handle, allow_pickle=False)
-    array = _ArrayUnpickler(handle).load()
+    data = handle.read()  # each item takes a byte of the pickle at least
+    if math.prod(shape) > len(data):
+        raise ValueError(f"the header promises {math.prod(shape)} items in {len(data)} bytes")
+    array = _ArrayUnpickler(data, len(data)).load()
     if not isinstance(array, np.ndarray) or array.shape != shape:
         raise ValueError("malformed object array")
     return array
@@ -323,17 +341,22 @@ def cast(table: Table, names: list[str] | str, values: np.ndarray, dtype: Any) -
         elif dtype.kind in "iu" and values.dtype.kind in "fiu":
             info = np.iinfo(dtype)
             bad = (values < info.min) | (values >= info.max + 1)
+            if values.dtype.kind == "f":  # 1.5 for an integer input: not truncated to 1
+                bad |= values != np.trunc(values)
         else:
             return out
     if not bad.any():
         return out
     flat = values.reshape(len(values), -1)
     row, j = (int(i) for i in np.argwhere(bad.reshape(len(values), -1))[0])
+    value = flat[row, j]
+    whole = values.dtype.kind != "f" or not np.isfinite(value) or value == np.trunc(value)
+    reason = f"is out of range for {dtype}" if whole else f"is not a whole number ({dtype})"
     columns = [names] if isinstance(names, str) else names
     if table.kind in ("csv", "tsv"):
         name = columns[j] if len(columns) == flat.shape[1] else columns[0]
         problem = f"value '{table.raw[name][row]}' in column '{name}'"
-        raise DataError(f"{problem} is out of range for {dtype}", table.path, table.line(row))
+        raise DataError(f"{problem} {reason}", table.path, table.line(row))
     if table.kind == "npy":
         what = "the array"
     elif len(columns) == 1:
@@ -343,8 +366,7 @@ def cast(table: Table, names: list[str] | str, values: np.ndarray, dtype: Any) -
     else:
         what = f"arrays {', '.join(repr(c) for c in columns)}"
     raise DataError(
-        f"value {flat[row, j]} in {what} at row index {row} (counting from 0) is out of range "
-        f"for {dtype}",
+        f"value {flat[row, j]} in {what} at row index {row} (counting from 0) {reason}",
         table.path,
     )
 
@@ -487,7 +509,9 @@ def no_class_names(table: Table, name: str) -> DataError:
     (call it for a column that `class_names` finds text in)."""
     values = table.raw[name]
     _refuse_mixed(table, name, values)
-    i = next(i for i, value in enumerate(values) if _is_text(value))
+    i = next((i for i, value in enumerate(values) if _is_text(value)), None)
+    if i is None:  # nothing but empty cells, `nan`, `inf`
+        return DataError(f"column '{name}' holds no labels", table.path, table.line(0))
     return DataError(
         f"the model was trained on numeric targets (no class names recorded); this file has "
         f"text labels ('{values[i]}') in column '{name}'",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from kerascli.data.pipeline import make_dataset
 from kerascli.data.tables import read_table
 from kerascli.run.compile import compile_model
 from kerascli.run.outputs import check_output, write_output
-from kerascli.run.portable import check_trust
+from kerascli.run.portable import PLUGIN_DIR, check_trust
 from kerascli.spec import load_spec
 from kerascli.spec.models import Spec
 from kerascli.spec.outputs import as_call, output_loss
@@ -28,11 +28,12 @@ from kerascli.spec.problems import KerasCliError, Problem, SpecError, did_you_me
 
 @dataclass
 class LoadedRun:
-    """A trained model with the spec and class names it was trained with."""
+    """A trained model with the spec and class names it was trained with (`classes` is `None`
+    when no run record says: a bare model file)."""
 
     model: Any
     spec: Spec
-    classes: dict[str, list[str]] = field(default_factory=dict)
+    classes: dict[str, list[str]] | None = None
     path: Path | None = None
 
 
@@ -70,17 +71,20 @@ def load_run(
         )
     spec = load_spec(spec_file, training=False)  # imports nothing
     record = _run_record(run_dir)
-    if record is not None:  # a run directory: its plugin code loads only with consent
-        check_trust(run_dir, record, spec, trust, own_spec=spec_path is None)
+    if record is not None or spec_path is None or (run_dir / PLUGIN_DIR).is_dir():
+        # a run directory (or what is left of one): its plugin code loads only with consent
+        check_trust(run_dir, record or {}, spec, trust, own_spec=spec_path is None)
     builder = Builder(spec)
     custom = builder.registry.custom_objects()
     if spec.model.subclass is not None:
         cls = load_object(spec.model.subclass.class_)
         custom[cls.__name__] = cls
     model = _load_model(builder, model_path, custom)
-    saved = record.get("classes") if record is not None else None
-    saved = saved if isinstance(saved, dict) else {}
-    classes = {(SINGLE if k == "target" else k): v for k, v in saved.items()}
+    classes: dict[str, list[str]] | None = None  # unknown without a readable run record
+    if record:
+        saved = record.get("classes")
+        saved = saved if isinstance(saved, dict) else {}
+        classes = {(SINGLE if k == "target" else k): v for k, v in saved.items()}
     return LoadedRun(model, spec, classes, run_dir if target.is_dir() else None)
 
 
@@ -147,6 +151,12 @@ def _load_model(builder: Builder, path: Path, custom: dict[str, Any]) -> Any:
     return model
 
 
+def _trained_classes(run: LoadedRun) -> dict[str, list[str]]:
+    """The class names the model was trained with: its run's record, or (a bare model file)
+    those of the spec's training file, which `trained_classes` refuses to guess without."""
+    return dict(run.classes) if run.classes is not None else trained_classes(run.spec)
+
+
 def evaluate(
     run: LoadedRun, split: str = "test", data_file: str | Path | None = None
 ) -> dict[str, float]:
@@ -156,8 +166,7 @@ def evaluate(
     `run.json` records or, for a bare model file, those of the spec's training file.
     """
     if data_file is not None:
-        recorded = bool(run.classes) or (run.path is not None and (run.path / "run.json").is_file())
-        classes = dict(run.classes) if recorded else trained_classes(run.spec)
+        classes = _trained_classes(run)
         file = str(Path(data_file).resolve())
         values = read_split(run.spec, file, classes, fixed_classes=True)
     else:
@@ -272,7 +281,7 @@ def predict(
     if output is not None:
         check_output(Path(output), force, keep)
     path = str(Path(input_file).resolve())
-    split: Split = read_split(run.spec, path, dict(run.classes), require_target=False)
+    split: Split = read_split(run.spec, path, {}, require_target=False)
     dataset = make_dataset(
         Split(split.x, None, split.rows),
         run.spec.data,
@@ -280,6 +289,10 @@ def predict(
         None,
         training=False,
     )
+    try:  # the label columns name the classes as training did, where that can be told
+        known = _trained_classes(run)
+    except SpecError:  # a bare model whose training file is gone: class ids, as numbers
+        known = {}
     raw = run.model.predict(dataset, verbose=0)
     outputs = dict(raw) if isinstance(raw, dict) else {SINGLE: raw}
     columns: dict[str, np.ndarray] = {}
@@ -288,7 +301,7 @@ def predict(
         label = _label(run.spec, name)
         values = _probabilities(run.spec, name, np.asarray(values))
         outputs[name] = values
-        classes = run.classes.get(name)
+        classes = known.get(name)
         if classes is None:
             units = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
             classes = _index_classes(run.spec, name, units)

@@ -130,6 +130,15 @@ def check_trust(
         checked.append(rel)
         if hashes.get(rel) is None or not path.is_file() or hashes[rel] != sha256(path):
             unrecorded.append(rel)
+    plugin_dir = run_path / PLUGIN_DIR
+    if plugin_dir.is_dir():  # files beside the copies could be imported by them
+        extra = [
+            f"{PLUGIN_DIR}/{p.name}"
+            for p in sorted(plugin_dir.iterdir())
+            if f"{PLUGIN_DIR}/{p.name}" not in hashes
+        ]
+        checked += [rel for rel in extra if rel not in checked]
+        unrecorded += [rel for rel in extra if rel not in unrecorded]
     made_in = record.get("made_in")
     made_in = made_in if isinstance(made_in, dict) else {}
     if unrecorded:

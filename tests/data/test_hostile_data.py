@@ -4,7 +4,6 @@ silent wrong answer, at train, `evaluate --data` and `predict` alike."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import os
 import shutil
 import threading
@@ -624,20 +623,6 @@ def test_evaluate_refuses_hostile_data(iris_run: Path, tmp_path: Path) -> None:
         assert "accuracy" not in result.out
 
 
-def test_evaluate_without_metrics_is_an_error(iris_run: Path) -> None:
-    from kerascli.run.inference import evaluate, load_run
-
-    class NoMetrics:
-        def evaluate(self, *args: object, **kwargs: object) -> dict[str, float]:
-            return {}
-
-    run = dataclasses.replace(load_run(iris_run), model=NoMetrics())
-    with pytest.raises(SpecError) as caught:
-        evaluate(run, data_file=IRIS_CSV)
-    assert "the model gives no metrics to evaluate" in _problem(caught).message
-    assert _problem(caught).file == str(IRIS_CSV)
-
-
 @pytest.fixture(scope="module")
 def ids_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The iris model trained on class ids 0, 1, 2: a run with no class names."""
@@ -689,3 +674,52 @@ def test_bare_model_takes_its_classes_from_the_spec_training_file(
     moved = _write(bare / "spec.yaml", yaml.safe_dump(gone, sort_keys=False))
     result = invoke("evaluate", model, "--spec", moved, "--data", IRIS_CSV)
     _fails_cleanly(result, "the model's class names are unknown", "evaluate the run directory")
+
+
+def test_a_fraction_for_an_integer_input_is_refused(tmp_path: Path) -> None:
+    spec = yaml.safe_load(IRIS.read_text(encoding="utf-8"))
+    spec["model"]["sequential"]["input"]["dtype"] = "int32"
+    spec["model"]["sequential"]["layers"] = spec["model"]["sequential"]["layers"][1:]
+    spec["data"]["path"] = str(IRIS_CSV)
+    path = tmp_path / "ints.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    result = invoke("train", path, "--epochs", "1", "--runs-dir", tmp_path / "runs")
+    _fails_cleanly(result, "iris.csv:2: value '5.1' in column 'sepal_length' is not a whole number")
+
+
+def _object_npy(path: Path, header_shape: tuple[int, ...], pickled: bytes) -> Path:
+    import struct
+
+    header = f"{{'descr': '|O', 'fortran_order': False, 'shape': {header_shape}, }}"
+    header = header.ljust(63) + "\n"
+    path.write_bytes(
+        b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + pickled
+    )
+    return path
+
+
+class _HugeArray:
+    """Pickles as numpy's own `_reconstruct` of an array of 300 million items."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (np._core.multiarray._reconstruct, (np.ndarray, (300_000_000,), b"b"))
+
+
+@pytest.mark.parametrize("header_shape", [(300_000_000,), (1,)])
+def test_object_arrays_larger_than_their_file_are_refused(
+    tmp_path: Path, header_shape: tuple[int, ...]
+) -> None:
+    """An object array's header or pickle promising 300 million items in a few bytes must not
+    allocate them (gigabytes) before failing."""
+    import pickle
+    import resource
+
+    small = pickle.dumps(np.array(["a"], dtype=object), protocol=4)
+    pickled = small if header_shape != (1,) else pickle.dumps(_HugeArray(), protocol=4)
+    path = _object_npy(tmp_path / "bomb.npy", header_shape, pickled)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(SpecError) as caught:
+        read_table(path)
+    assert "cannot read NPY" in _problem(caught).message
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 500_000  # an array of 300 million pointers is 2.4 GB

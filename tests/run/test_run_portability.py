@@ -190,3 +190,78 @@ def test_hostile_model_archives_are_refused(tmp_path: Path, config: bytes, messa
     )
     assert result.code == 2, result.err
     assert message in result.err and "Traceback" not in result.err
+
+
+def test_a_run_without_its_record_trusts_nothing(
+    subclass_run: Path, digits_sample: Path, tmp_path: Path
+) -> None:
+    copied = tmp_path / "copied"
+    shutil.copytree(subclass_run, copied)
+    (copied / "run.json").unlink()
+    evil, marker = _evil(tmp_path)
+    with open(copied / "plugins" / "net.py", "a", encoding="utf-8") as handle:
+        handle.write(f"\nexec(open({str(evil)!r}).read())\n")
+    for args in ((copied,), (copied / "model.keras", "--spec", copied / "spec.yaml")):
+        result = invoke("predict", *args[:1], digits_sample, *args[1:])
+        assert result.code == 2 and "--trust" in result.err, result.err
+    assert not marker.exists()
+
+
+@pytest.fixture(scope="module")
+def regression_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-epoch regression run (numeric target, no classes) whose training file is gone."""
+    home = tmp_path_factory.mktemp("regression")
+    shutil.copy(SPECS / "data" / "iris.csv", home / "iris.csv")
+    spec = home / "petal.yaml"
+    spec.write_text(
+        "name: petal\nseed: 1\nmodel:\n  sequential:\n    input: {shape: [3]}\n"
+        "    layers: [Dense: {units: 1}]\ncompile: {optimizer: adam, loss: mse}\n"
+        "fit: {epochs: 1}\ndata: {path: iris.csv, target: petal_width,\n"
+        "  features: [sepal_length, sepal_width, petal_length]}\n",
+        encoding="utf-8",
+    )
+    trained = invoke("train", spec, "--runs-dir", home / "runs", "--json")
+    assert trained.code == 0, trained.err
+    (home / "iris.csv").unlink()
+    return Path(trained.json()["run_dir"])
+
+
+def test_a_model_file_in_its_run_evaluates_with_the_training_data_gone(
+    regression_run: Path,
+) -> None:
+    for target in (regression_run, regression_run / "model.keras"):
+        result = invoke("evaluate", target, "--data", SPECS / "data" / "iris.csv", "--json")
+        assert result.code == 0, result.err
+        assert set(result.json()["metrics"]) == {"loss"}
+
+
+def test_a_target_column_with_no_values_is_located(regression_run: Path, tmp_path: Path) -> None:
+    lines = (SPECS / "data" / "iris.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    at = header.index("petal_width")
+    rows = [row.split(",") for row in lines[1:]]
+    for row in rows:
+        row[at] = "nan"
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    result = invoke("evaluate", regression_run, "--data", empty)
+    assert result.code == 2, result.err
+    assert "empty.csv:2" in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("extra", ["helper.py", "__pycache__"])
+def test_files_beside_the_plugin_copies_need_trust(
+    subclass_run: Path, digits_sample: Path, tmp_path: Path, extra: str
+) -> None:
+    """A module (or a cached .pyc) put beside a recorded copy could be imported in its place."""
+    run = tmp_path / "run"
+    shutil.copytree(subclass_run, run)
+    record = json.loads((run / "run.json").read_text())
+    record["made_in"]["path"] = str(run.resolve())  # as if trained here
+    (run / "run.json").write_text(json.dumps(record))
+    assert invoke("predict", run, digits_sample).code == 0
+    assert not (run / "plugins" / "__pycache__").exists()  # plugins run from their source
+    target = run / "plugins" / extra
+    target.mkdir() if extra == "__pycache__" else target.write_text("x = 1\n")
+    refused = invoke("predict", run, digits_sample)
+    assert refused.code == 2 and f"plugins/{extra}" in refused.err
