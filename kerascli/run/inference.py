@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from kerascli.data.tables import read_table
 from kerascli.run.compile import compile_model
 from kerascli.run.outputs import check_output, write_output
 from kerascli.run.portable import PLUGIN_DIR, check_trust
+from kerascli.run.runs import UnreadableRun, read_record
 from kerascli.spec import load_spec
 from kerascli.spec.models import Spec
 from kerascli.spec.outputs import as_call, output_loss
@@ -92,13 +92,14 @@ def _run_record(run_dir: Path) -> dict[str, Any] | None:
     """The run's `run.json` (`{}` if unreadable, so a damaged record trusts nothing), or `None`
     outside a run directory."""
     path = run_dir / "run.json"
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    if not path.is_file():  # a directory, a device, a dangling link: nothing to read safely
         return {}
-    return record if isinstance(record, dict) else {}
+    try:
+        return read_record(path)
+    except UnreadableRun:
+        return {}
 
 
 MAX_MODEL_CONFIG = 64 * 2**20
