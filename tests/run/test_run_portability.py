@@ -71,14 +71,19 @@ def test_a_run_from_elsewhere_needs_trust(
     assert marker.exists()
 
 
+def _copy_as_made_here(run: Path, copy: Path) -> Path:
+    """A copy of `run` whose record says it was made where the copy is."""
+    shutil.copytree(run, copy)
+    record = json.loads((copy / "run.json").read_text())
+    record["made_in"]["path"] = str(copy.resolve())
+    (copy / "run.json").write_text(json.dumps(record))
+    return copy
+
+
 def test_changed_plugin_code_in_place_needs_trust(
     subclass_run: Path, digits_sample: Path, tmp_path: Path
 ) -> None:
-    run = tmp_path / "run"
-    shutil.copytree(subclass_run, run)
-    record = json.loads((run / "run.json").read_text())
-    record["made_in"]["path"] = str(run.resolve())  # as if trained here
-    (run / "run.json").write_text(json.dumps(record))
+    run = _copy_as_made_here(subclass_run, tmp_path / "run")
     assert invoke("predict", run, digits_sample).code == 0
     with open(run / "plugins" / "net.py", "a", encoding="utf-8") as handle:
         handle.write("\n# changed\n")
@@ -254,11 +259,7 @@ def test_files_beside_the_plugin_copies_need_trust(
     subclass_run: Path, digits_sample: Path, tmp_path: Path, extra: str
 ) -> None:
     """A module (or a cached .pyc) put beside a recorded copy could be imported in its place."""
-    run = tmp_path / "run"
-    shutil.copytree(subclass_run, run)
-    record = json.loads((run / "run.json").read_text())
-    record["made_in"]["path"] = str(run.resolve())  # as if trained here
-    (run / "run.json").write_text(json.dumps(record))
+    run = _copy_as_made_here(subclass_run, tmp_path / "run")
     assert invoke("predict", run, digits_sample).code == 0
     assert not (run / "plugins" / "__pycache__").exists()  # plugins run from their source
     target = run / "plugins" / extra
