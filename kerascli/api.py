@@ -18,7 +18,7 @@ from kerascli.spec import Spec, load_spec
 
 def build_model(spec: Spec) -> Any:
     """Build the `keras.Model` a spec describes."""
-    from kerascli.build.builder import build_model as _build
+    from kerascli.model.builder import build_model as _build
 
     return _build(spec)
 

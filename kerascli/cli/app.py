@@ -93,7 +93,7 @@ def validate(
         try:
             spec = load_spec(path, set_ or ())
             if deep:
-                from kerascli.build.builder import build_model
+                from kerascli.model.builder import build_model
 
                 build_model(spec)
         except SpecError as exc:

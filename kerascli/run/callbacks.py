@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from kerascli.build.builder import Builder
+from kerascli.model.builder import Builder
 from kerascli.run.backup import Backups
 from kerascli.run.rundir import atomic_write
 from kerascli.spec.checks import RUN_DIR_DEFAULTS

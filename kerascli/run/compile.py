@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerascli.build.builder import Builder, _one_line
+from kerascli.model.builder import Builder, _one_line
 from kerascli.spec.models import call_parts
 from kerascli.spec.monitor import metric_args
 from kerascli.spec.outputs import (

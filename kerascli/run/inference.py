@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from kerascli.build.builder import Builder
-from kerascli.build.plugins import load_object
 from kerascli.data import load_data, read_split
-from kerascli.data.loader import SINGLE, Split, trained_classes
 from kerascli.data.pipeline import make_dataset
+from kerascli.data.splits import SINGLE, Split, trained_classes
 from kerascli.data.tables import read_table
+from kerascli.model.builder import Builder
+from kerascli.model.plugins import load_object
 from kerascli.run.compile import compile_model
 from kerascli.run.outputs import check_output, write_output
 from kerascli.run.portable import PLUGIN_DIR, check_trust

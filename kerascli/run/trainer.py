@@ -13,10 +13,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from kerascli.build.builder import Builder
 from kerascli.data import Data, load_data
-from kerascli.data.loader import SINGLE, Split, implied_features
 from kerascli.data.pipeline import make_dataset
+from kerascli.data.splits import SINGLE, Split, implied_features
+from kerascli.model.builder import Builder
 from kerascli.run.backup import Backups
 from kerascli.run.callbacks import gate_name_check, history_writer, monitor_check, spec_callbacks
 from kerascli.run.compile import compile_model
@@ -70,7 +70,7 @@ def seed_everything(seed: int | None) -> None:
     """Seed Python, NumPy and Keras, and ask TensorFlow for deterministic ops."""
     if seed is None:
         return
-    from kerascli.build.keras_env import import_keras
+    from kerascli.model.keras_env import import_keras
 
     keras = import_keras()
     import tensorflow as tf
@@ -106,7 +106,7 @@ def adapt_preprocessing(spec: Spec, model: Any, train: Split) -> list[str]:
     """Adapt the preprocessing layers the spec gives no state to (`Normalization`, ...) on the
     training data as it reaches them: the model's inputs, or the outputs of the layers before
     (those adapted first)."""
-    from kerascli.build.keras_env import import_keras
+    from kerascli.model.keras_env import import_keras
 
     keras = import_keras()
     adapted: list[str] = []

@@ -417,7 +417,7 @@ def _column_refs(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
             yield from _column_refs(item, (*path, key))
 
 
-# --- `data:` against the model's inputs and outputs (the rules of kerascli/data/loader.py) ---
+# --- `data:` against the model's inputs and outputs (the rules of kerascli/data/splits.py) ---
 
 SINGLE = ""
 """The name of the only input of a one-input Sequential model or subclass (`input:`)."""

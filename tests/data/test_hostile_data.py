@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from kerascli.data.loader import Split, load_data, read_split
+from kerascli.data.splits import Split, load_data, read_split
 from kerascli.data.tables import cast, is_numeric, labels, numeric, read_table
 from kerascli.spec import SpecError, load_spec
 from kerascli.spec.problems import Problem

@@ -120,7 +120,7 @@ def test_a_monitor_the_logs_hold_trains(tmp_path: Path) -> None:
 
 
 def test_a_callback_doing_nothing_is_not_silenced() -> None:
-    from kerascli.build.keras_env import import_keras
+    from kerascli.model.keras_env import import_keras
 
     import_keras(verbose=False)  # sets the warning filters (pytest resets them between tests)
     with warnings.catch_warnings(record=True) as caught:

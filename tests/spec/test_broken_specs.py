@@ -398,7 +398,7 @@ def test_shipped_specs_are_valid_deep(cli) -> None:
 
 def test_spec_error_keeps_the_keras_cause() -> None:
     """A located build error chains Keras's own exception (what `--debug` prints)."""
-    from kerascli.build.builder import build_model
+    from kerascli.model.builder import build_model
 
     spec = load_spec(FIXTURES / "deep_add_mismatch.yaml")
     with pytest.raises(SpecError) as info:

@@ -45,7 +45,7 @@ def test_resolved_spec_fills_defaults_and_absolute_paths() -> None:
 
 
 def test_round_trip_builds_the_same_keras_model(tmp_path: Path) -> None:
-    from kerascli.build.builder import build_model
+    from kerascli.model.builder import build_model
 
     spec = load_spec(SPECS / "cancer_two_heads.yaml")
     saved = tmp_path / "spec.yaml"

@@ -2,7 +2,7 @@
 
 The spec layer never imports TensorFlow, yet `kerascli validate` reports an
 unknown layer or a misspelt argument. It does so from this catalog, generated
-from the installed Keras (`python -m kerascli.build.catalog`); a test checks
+from the installed Keras (`python -m kerascli.model.write_catalog`); a test checks
 that the shipped file matches the installed Keras.
 """
 
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kerascli.build.keras_env import import_keras
+from kerascli.model.keras_env import import_keras
 
 CATALOG_PATH = Path(__file__).resolve().parent.parent / "spec" / "keras_catalog.json"
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kerascli import build_model
-from kerascli.build.plugins import import_plugin
+from kerascli.model.plugins import import_plugin
 from kerascli.spec import load_spec
 from tests.conftest import SPECS
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from kerascli.data import load_data, read_split
-from kerascli.data.loader import split_indices
+from kerascli.data.splits import split_indices
 from kerascli.spec import SpecError, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]

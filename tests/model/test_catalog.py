@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from kerascli.build.catalog import generate
-from kerascli.build.keras_env import import_keras
+from kerascli.model.keras_env import import_keras
+from kerascli.model.write_catalog import generate
 from kerascli.spec import catalog
 
-REGENERATE = "python -m kerascli.build.catalog"
+REGENERATE = "python -m kerascli.model.write_catalog"
 
 
 @pytest.fixture(scope="module")
 def generated() -> dict[str, Any]:
-    """What `python -m kerascli.build.catalog` would write, as plain JSON data."""
+    """What `python -m kerascli.model.write_catalog` would write, as plain JSON data."""
     return json.loads(json.dumps(generate(), sort_keys=True))
 
 

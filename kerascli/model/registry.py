@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from kerascli.build.keras_env import import_keras
+from kerascli.model.keras_env import import_keras
 from kerascli.spec import catalog
 from kerascli.spec.problems import did_you_mean
 
