@@ -10,16 +10,23 @@ TensorFlow is imported only when a function needs it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kerascli.spec import KerasCliError, Spec, SpecError, load_spec
+if TYPE_CHECKING:
+    from kerascli.spec import KerasCliError, Spec, SpecError, load_spec
 
 __version__ = "0.1.0"
 
+_FROM_SPEC = {"KerasCliError", "Spec", "SpecError", "load_spec"}  # Pydantic, not TensorFlow
 _LAZY = {"build_model", "train", "evaluate", "predict"}
 
 
 def __getattr__(name: str) -> Any:
+    """Names load on first use, so `kerascli --help` imports neither Pydantic nor TensorFlow."""
+    if name in _FROM_SPEC:
+        from kerascli import spec
+
+        return getattr(spec, name)
     if name in _LAZY:
         from kerascli import api
 

@@ -24,7 +24,9 @@ def build_model(spec: Spec) -> Any:
 
 
 def train(spec: Spec, runs_dir: str | Path = "runs", name: str | None = None, **kwargs: Any) -> Any:
-    """Train a spec into `runs_dir/<name>/<n>/`; returns a `RunResult` (path, metrics, history)."""
+    """Train a spec into `runs_dir/<name>/<n>/`; returns a `RunResult` (path, metrics, history).
+    A run that ends early raises `RunFailed` (its `cause`: what ended it) or `RunInterrupted`
+    (`kerascli.run.rundir`), each with the `run_dir` it marked."""
     from kerascli.run.trainer import train as _train
 
     return _train(spec, runs_dir=runs_dir, name=name, **kwargs)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
+import inspect
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,11 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from kerascli.cli.app import main
+from kerascli.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "model_specs"
+
+# stdout and stderr apart: Click 8.2+ always keeps them apart; Click 8.1 (Typer 0.12.4, the
+# floor in .ci/constraints-min.txt) only with `mix_stderr=False`.
+_APART = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner).parameters else {}
+RUNNER = CliRunner(env={"CI": "true"}, **_APART)  # `CI` set, as in a pipeline
 
 
 @dataclass
@@ -33,33 +37,32 @@ class Result:
 
 
 def invoke(*args: str | Path) -> Result:
-    """Run kerascli in-process (with `CI` set, as in a pipeline) and capture what it printed.
+    """Run kerascli in-process (`typer.testing.CliRunner`) and capture what it printed.
 
     Needs no pytest fixture, so module-scoped fixtures can train a run once and share it.
+    `sys.argv` is the command line, as a run records it in `train.log` and `run.json`.
     """
     argv = [str(a) for a in args]
-    out, err = io.StringIO(), io.StringIO()
-    saved_argv, saved_ci = sys.argv, os.environ.get("CI")
-    sys.argv = ["kerascli", *argv]
-    os.environ["CI"] = "true"
+    saved_argv, sys.argv = sys.argv, ["kerascli", *argv]
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(argv)
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-            else:
-                code = 0
+        result = RUNNER.invoke(app, argv, catch_exceptions=False)
     finally:
         sys.argv = saved_argv
-        if saved_ci is None:
-            os.environ.pop("CI", None)
-        else:
-            os.environ["CI"] = saved_ci
-    return Result(code, out.getvalue(), err.getvalue())
+    return Result(result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture
 def cli() -> Callable[..., Result]:
     """`cli("train", spec, ...)` runs kerascli and returns its exit code, stdout and stderr."""
     return invoke
+
+
+@pytest.fixture(scope="session")
+def iris_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One completed 2-epoch run of the iris example, `<runs>/iris-mlp/1`, trained once per test
+    session and shared by the tests that only read it: copy it before changing anything in it."""
+    runs = tmp_path_factory.mktemp("shared-runs")
+    iris = SPECS / "iris_mlp.yaml"
+    result = invoke("train", iris, "--epochs", "2", "--runs-dir", runs, "--quiet")
+    assert result.code == 0, result.err
+    return runs / "iris-mlp" / "1"

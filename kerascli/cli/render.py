@@ -1,18 +1,25 @@
-"""Rendering for the CLI: problems, tables and JSON, on Rich consoles."""
+"""Rendering for the CLI: problems, tables, JSON and the files commands write, on Rich consoles.
+
+Only Rich and the standard library at import: the CLI starts without the library.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from kerascli.spec.problems import Problem, plain_text
+if TYPE_CHECKING:
+    from kerascli.spec.problems import Problem
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -29,14 +36,42 @@ def _finite(value: Any) -> Any:
     return value
 
 
-json_stream = sys.stdout  # the real stdout; in --json mode everything else goes to stderr
+_json_stdout: TextIO | None = None  # while a --json command runs: the stdout it started with
+
+
+@contextlib.contextmanager
+def json_mode(enabled: bool) -> Iterator[None]:
+    """While the block runs (if `enabled`), stdout holds only what `print_json` and
+    `write_stdout` write: every other print, ours, Keras's or a plugin's, goes to stderr."""
+    global _json_stdout
+    if not enabled:
+        yield
+        return
+    saved, _json_stdout = _json_stdout, sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_stdout = saved
+
+
+def write_stdout(text: str) -> None:
+    """Write `text` on stdout, also in --json mode (e.g. the document a command prints)."""
+    out = _json_stdout or sys.stdout
+    out.write(text)
+    out.flush()
 
 
 def print_json(document: Any) -> None:
     """Print one strict JSON document on stdout, nothing else (NaN is written as null)."""
-    text = json.dumps(_finite(document), indent=2, default=str, allow_nan=False)
-    json_stream.write(text + "\n")
-    json_stream.flush()
+    write_stdout(json.dumps(_finite(document), indent=2, default=str, allow_nan=False) + "\n")
+
+
+def write_file(path: Path, text: str) -> int:
+    """Write `text` to `path` as UTF-8, making its folder; the number of bytes written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return len(text.encode("utf-8"))
 
 
 def problems_text(problems: list[Problem]) -> Text:
@@ -93,7 +128,58 @@ MAX_METRIC_COLUMNS = 3
 def text(value: Any, style: str = "") -> Text:
     """A table cell or title from a file or a path, shown as written: Rich markup in it is
     not interpreted, and terminal control codes are removed or shown escaped (`plain_text`)."""
+    from kerascli.spec.problems import plain_text
+
     return Text(plain_text(str(value)), style=style)
+
+
+def gates_table(results: list[Any]) -> Table:
+    """The `--require` gates, each with its value and pass or FAIL (shown when one failed)."""
+    table = Table(title="quality gates failed", title_justify="left", title_style="bold red")
+    for column in ("gate", "value", "result"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(
+            str(r.gate), f"{r.value:.4f}", "[green]pass[/green]" if r.passed else "[red]FAIL[/red]"
+        )
+    return table
+
+
+def comparison(diff: dict[str, Any], a: Path, b: Path) -> list[RenderableType]:
+    """`kerascli runs --compare`: the metrics of runs `a` and `b` side by side, then where
+    their specs differ. Names and values from the runs' files are shown as written (`text`)."""
+    # columns named NAME/N: whole paths would be cut down to the same prefix
+    label_a, label_b = (f"{p.parent.name}/{p.name}" for p in (a, b))
+    if label_a == label_b:
+        label_a, label_b = str(a), str(b)
+    metrics = Table(title="metrics", title_justify="left")
+    metrics.add_column("metric", no_wrap=True)
+    for column in (text(label_a), text(label_b), "change"):
+        metrics.add_column(column, justify="right")
+    for row in diff["metrics"]:
+        va, vb = row["a"], row["b"]
+        change = f"{vb - va:+.4f}" if va is not None and vb is not None else ""
+        metrics.add_row(text(row["metric"]), _number(va), _number(vb), change)
+    if not diff["spec_diff"]:
+        return [metrics, "specs are identical"]
+    specs = Table(title="spec differences", title_justify="left")
+    specs.add_column("key", no_wrap=True)
+    for column in (label_a, label_b):
+        specs.add_column(text(column))
+    for row in diff["spec_diff"]:
+        specs.add_row(text(row["key"]), text(repr(row["a"])), text(repr(row["b"])))
+    return [metrics, specs]
+
+
+def predictions_written(output: Path, rows: int, columns: list[str]) -> str:
+    """What `predict --output` wrote: the rows and columns, or the shape of a `.npy` array
+    (the model's raw outputs, not the named columns)."""
+    if output.suffix.lower() == ".npy":
+        import numpy as np
+
+        shape = np.load(output, mmap_mode="r").shape
+        return f"wrote an array of shape {shape} (the model's outputs) to {output}"
+    return f"wrote {rows} rows ({', '.join(columns)}) to {output}"
 
 
 def runs_table(records: list[dict[str, Any]], title: str) -> Table:

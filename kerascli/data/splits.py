@@ -1,4 +1,11 @@
-"""Turn a spec's `data:` section into train / validation / test arrays for the model."""
+"""Turn a spec's `data:` section into train / validation / test arrays for the model.
+
+Which columns feed which input and output is a spec fact (`kerascli.spec.facts`); this module
+reads the files, checks them against it, shapes inputs, encodes targets and splits rows.
+
+Long because reading one file into model-ready arrays and splitting them share the located
+errors of one data section (a seam along reading / splitting would be a new module in `data/`).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,9 @@ from typing import Any
 import numpy as np
 
 from kerascli.data.tables import (
-    DataError,
     Table,
     cast,
     class_names,
-    file_format,
     labels,
     no_class_names,
     numeric,
@@ -22,11 +27,21 @@ from kerascli.data.tables import (
     rows_differ,
     text,
 )
-from kerascli.spec.checks import data_header
+from kerascli.spec.datafile import data_header
+from kerascli.spec.facts import (
+    SINGLE,
+    file_format,
+    implied_feature_columns,
+    input_columns,
+    inputs_by_array_key,
+    one_to_one,
+    target_columns,
+    target_keys,
+    training_file,
+)
 from kerascli.spec.models import DataSpec, InputSpec, Spec
-from kerascli.spec.problems import SpecError
+from kerascli.spec.problems import DataError, SpecError
 
-SINGLE = ""  # the key of the only input / output of a one-input / one-output model
 STRING = "string"  # the Keras dtype of a text input: its data is read as a numpy str array
 
 Arrays = np.ndarray | dict[str, np.ndarray]
@@ -49,32 +64,6 @@ class Data:
     classes: dict[str, list[str]] = field(default_factory=dict)
 
 
-def model_inputs(spec: Spec) -> dict[str, InputSpec]:
-    """Model inputs by name (`SINGLE` for a one-input model)."""
-    model = spec.model
-    if model.sequential is not None:
-        return {SINGLE: model.sequential.input}
-    if model.functional is not None:
-        inputs = model.functional.inputs
-        return dict(inputs) if len(inputs) > 1 else {SINGLE: next(iter(inputs.values()))}
-    assert model.subclass is not None
-    if model.subclass.input is not None:
-        return {SINGLE: model.subclass.input}
-    assert model.subclass.inputs is not None
-    return dict(model.subclass.inputs)
-
-
-def model_outputs(spec: Spec) -> list[str]:
-    """Model output names (`[SINGLE]` for a one-output model)."""
-    fn = spec.model.functional
-    if fn is not None and len(fn.output_names) > 1:
-        return fn.output_names
-    data = spec.data
-    if data is not None and data.outputs is not None and len(data.outputs) > 1:
-        return list(data.outputs)
-    return [SINGLE]
-
-
 def _located(spec: Spec, path: tuple[str | int, ...], message: str) -> SpecError:
     if spec.document is not None:
         return SpecError([spec.document.problem(path, message)])
@@ -82,29 +71,28 @@ def _located(spec: Spec, path: tuple[str | int, ...], message: str) -> SpecError
 
 
 def _input_columns(spec: Spec, data: DataSpec, table: Table) -> dict[str, Any]:
-    inputs = model_inputs(spec)
-    only = next(iter(inputs))  # the one input's key: SINGLE, or a subclass input's name
+    """The columns (or array key) of each input, by its key in `x` (`facts.input_columns`)."""
+    inputs = inputs_by_array_key(spec)
     if data.inputs is not None:
         names = list(data.inputs)
-        if set(names) != set(inputs) and not (len(inputs) == 1 and len(names) == 1):
+        if set(names) != set(inputs) and not one_to_one(list(inputs), names):
             raise _located(
                 spec,
                 ("data", "inputs"),
                 f"data.inputs names {', '.join(names)}; the model's inputs are "
                 f"{', '.join(n or 'its one input' for n in inputs)}",
             )
-        if len(inputs) == 1:
-            return {only: next(iter(data.inputs.values()))}
-        return dict(data.inputs)
-    if len(inputs) > 1:
+    elif len(inputs) > 1:
         raise _located(
             spec, ("data",), f"the model has inputs {', '.join(inputs)}: map each with data.inputs"
         )
-    if data.features is not None:
-        return {only: data.features}
-    if table.kind in ("csv", "tsv"):
-        return {only: feature_columns(spec)}
-    raise _located(spec, ("data",), "name the features array with data.features")
+    elif data.features is None and table.kind not in ("csv", "tsv"):
+        raise _located(spec, ("data",), "name the features array with data.features")
+    implied = data.inputs is None and data.features is None
+    bound = input_columns(spec, _training_columns(spec) if implied else None)
+    if len(inputs) == 1:  # the one input's key: SINGLE, or a subclass input's name
+        return {next(iter(inputs)): bound[0].columns}
+    return {b.name: b.columns for b in bound}
 
 
 def implied_features(spec: Spec) -> list[str] | None:
@@ -114,10 +102,10 @@ def implied_features(spec: Spec) -> list[str] | None:
     data = spec.data
     if data is None or data.features is not None or data.inputs is not None:
         return None
-    source = data.path or data.train
+    source = training_file(data)
     if source is None or file_format(source, data.format) not in ("csv", "tsv"):
         return None
-    if len(model_inputs(spec)) != 1:
+    if len(inputs_by_array_key(spec)) != 1:
         return None
     return feature_columns(spec)
 
@@ -135,6 +123,12 @@ def feature_columns(spec: Spec) -> list[str]:
     assert data is not None
     if data.features is not None:
         return [data.features] if isinstance(data.features, str) else list(data.features)
+    return implied_feature_columns(data, _training_columns(spec))
+
+
+def _training_columns(spec: Spec) -> list[str]:
+    """The column names of the training file's header, which the input columns a spec implies
+    are taken from."""
     header = data_header(spec)
     if header is None:
         raise _located(
@@ -144,33 +138,28 @@ def feature_columns(spec: Spec) -> list[str]:
             "but the targets, and that file is not there to say which: list the input columns "
             "in data.features",
         )
-    targets = _target_columns(spec, data)
-    taken = {c for cols in targets.values() for c in ([cols] if isinstance(cols, str) else cols)}
-    return [c for c in header[1] if c not in taken]
+    return header[1]
 
 
 def _target_columns(spec: Spec, data: DataSpec) -> dict[str, Any]:
-    outputs = model_outputs(spec)
+    """The target columns of each output, by its key in `y` (`facts.target_columns`); names of
+    `data.outputs` that are not the model's outputs, or a `data.target` for several, raise."""
+    outputs = target_keys(spec)
     if data.outputs is not None:
-        if len(outputs) == 1 and len(data.outputs) == 1:
-            return {SINGLE: next(iter(data.outputs.values()))}
-        if set(data.outputs) != set(outputs):
+        if not one_to_one(outputs, list(data.outputs)) and set(data.outputs) != set(outputs):
             raise _located(
                 spec,
                 ("data", "outputs"),
                 f"data.outputs names {', '.join(data.outputs)}; the model's outputs are "
                 f"{', '.join(outputs)}",
             )
-        return dict(data.outputs)
-    if data.target is not None:
-        if len(outputs) > 1:
-            raise _located(
-                spec,
-                ("data", "target"),
-                f"the model has outputs {', '.join(outputs)}: map each with data.outputs",
-            )
-        return {SINGLE: data.target}
-    return {}
+    elif data.target is not None and len(outputs) > 1:
+        raise _located(
+            spec,
+            ("data", "target"),
+            f"the model has outputs {', '.join(outputs)}: map each with data.outputs",
+        )
+    return target_columns(spec)
 
 
 def _shape_input(
@@ -290,7 +279,7 @@ def read_split(
     """
     data = spec.data or DataSpec(path=path)
     table = read_table(path, data.format)
-    inputs = model_inputs(spec)
+    inputs = inputs_by_array_key(spec)
     sources = _input_columns(spec, data, table)
     x = {
         name: _shape_input(
@@ -418,7 +407,7 @@ def trained_classes(spec: Spec) -> dict[str, list[str]]:
             and it is not there to say.
     """
     data = spec.data
-    source = (data.path or data.train) if data is not None else None
+    source = training_file(data) if data is not None else None
     if data is None or source is None or file_format(source, data.format) not in ("csv", "tsv"):
         return {}  # arrays: targets are numbers
     if not Path(source).is_file():

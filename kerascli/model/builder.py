@@ -9,7 +9,7 @@ from typing import Any
 from kerascli.model.keras_env import import_keras
 from kerascli.model.plugins import load_object, load_plugins
 from kerascli.model.registry import Registry, UnknownName
-from kerascli.spec.checks import nested_family
+from kerascli.spec.facts import nested_family
 from kerascli.spec.models import InputSpec, Spec, call_parts
 from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean
 from kerascli.spec.source import Document

@@ -14,12 +14,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from kerascli.spec.facts import is_file_ref
 from kerascli.spec.problems import Problem, SpecError
 
 
 def import_plugin(ref: str) -> ModuleType:
     """Import a plugin given as a `.py` file path or a dotted module name."""
-    if ref.endswith(".py") or "/" in ref or "\\" in ref:
+    if is_file_ref(ref):
         path = Path(ref).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"plugin file not found: {ref}")

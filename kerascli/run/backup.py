@@ -24,7 +24,7 @@ import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from kerascli.run.rundir import HOST, RunDir, write_json
 from kerascli.spec.problems import cause_line
@@ -124,25 +124,29 @@ def _holder(path: Path) -> str:
 
 
 class Backups:
-    """The backup directories of one run: claimed before `fit`, released when the run ends.
+    """The backup directories of one run: claimed before `fit`, released as the `with` block
+    (or `release`) ends.
 
     Args:
-        run: The run that backs up.
-        log: The run's `train.log`; warnings go there and to stderr.
+        run: The run that backs up; warnings go to stderr and its `train.log`.
         epochs: The run's `fit.epochs`: a backup of more epochs is broken. Defaults to `None`
             (not checked).
     """
 
-    def __init__(self, run: RunDir, log: TextIO, epochs: int | None = None) -> None:
+    def __init__(self, run: RunDir, epochs: int | None = None) -> None:
         self.run = run
-        self.log = log
         self.epochs = epochs
         self._locks: list[tuple[int, Path]] = []
 
+    def __enter__(self) -> Backups:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
     def warn(self, message: str) -> None:
         print(f"warning: {message}", file=sys.stderr)
-        with contextlib.suppress(OSError, ValueError):
-            self.log.write(f"warning: {message}\n")
+        self.run.note(f"warning: {message}")
 
     def claim(self, backup_dir: Path) -> Path:
         """The directory this run backs up to: `backup_dir`, or `backup_dir-2`, `-3`... while

@@ -7,14 +7,17 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from kerascli.model.builder import Builder
 from kerascli.run.backup import Backups
+from kerascli.run.gates import Gate, check_names
+from kerascli.run.progress import make_progress
 from kerascli.run.rundir import atomic_write
-from kerascli.spec.checks import RUN_DIR_DEFAULTS
 from kerascli.spec.dump import resolved_spec
+from kerascli.spec.facts import RUN_DIR_DEFAULTS
 from kerascli.spec.models import Spec, call_parts
 
 
@@ -134,13 +137,16 @@ def history_writer(path: Path) -> Any:
     return HistoryWriter()
 
 
+def _train_names(logs: dict[str, Any] | None) -> list[str]:
+    """The training metrics an epoch or batch logged (`loss`, `accuracy`...)."""
+    return [k for k in (logs or {}) if not k.startswith("val_") and k != "learning_rate"]
+
+
 def gate_name_check(gates: list[Any], splits: list[str]) -> Any:
     """A callback that ends training after its first epoch if a `--require` gate names a metric
     the run will not report (the final metrics are the epoch's, per split: `loss`,
     `val_loss`, `test_loss`...), instead of failing only once training is over."""
     import keras
-
-    from kerascli.run.gates import check_names
 
     class GateNameCheck(keras.callbacks.Callback):
         checked = False
@@ -149,8 +155,8 @@ def gate_name_check(gates: list[Any], splits: list[str]) -> Any:
             if self.checked:
                 return
             self.checked = True
-            base = [k for k in (logs or {}) if not k.startswith("val_") and k != "learning_rate"]
             prefixes = {"train": "", "validation": "val_", "test": "test_"}
+            base = _train_names(logs)
             names = [f"{prefixes[s]}{k}" for s in splits if s in prefixes for k in base]
             check_names(gates, names)
 
@@ -179,9 +185,6 @@ def monitor_check(builder: Builder, validation: bool) -> Any:
 
     fields = [f for f in path_fields(builder.spec) if not f.after_plugin]
 
-    def train_names(logs: dict[str, Any] | None) -> list[str]:
-        return [k for k in (logs or {}) if not k.startswith("val_") and k != "learning_rate"]
-
     class MonitorCheck(keras.callbacks.Callback):
         checked = False
 
@@ -189,26 +192,64 @@ def monitor_check(builder: Builder, validation: bool) -> Any:
             if self.checked:
                 return
             self.checked = True
-            names = train_names(logs)
+            names = _train_names(logs)
             for monitor in monitors(builder.spec):
                 message = monitor.problem(names, validation)
                 if message is not None and not monitor.after_plugin:
                     raise builder.error(monitor.path, message, at_key=not monitor.explicit)
-            for field in fields:
-                message = None if field.per_batch else field.problem(names, validation)
-                if message is not None:
-                    raise builder.error(field.path, message)
+            _check_fields(builder, [f for f in fields if not f.per_batch], names, validation)
 
     class BatchCheck(MonitorCheck):  # (a batch hook costs Keras its asynchronous dispatch)
         batch_checked = False
 
         def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-            if self.batch_checked:
-                return
-            self.batch_checked = True
-            for field in fields:
-                message = field.problem(train_names(logs), False) if field.per_batch else None
-                if message is not None:
-                    raise builder.error(field.path, message)
+            if not self.batch_checked:
+                self.batch_checked = True
+                per_batch = [f for f in fields if f.per_batch]
+                _check_fields(builder, per_batch, _train_names(logs), False)
 
     return BatchCheck() if any(f.per_batch for f in fields) else MonitorCheck()
+
+
+def _check_fields(builder: Builder, fields: list[Any], names: list[str], validation: bool) -> None:
+    """Raise the located problem of the first path field whose `{field}` `names` lack."""
+    for field in fields:
+        message = field.problem(names, validation)
+        if message is not None:
+            raise builder.error(field.path, message)
+
+
+def training_callbacks(
+    builder: Builder,
+    run_path: Path,
+    history: Any,
+    log: TextIO,
+    backups: Backups,
+    splits: Sequence[str],
+    gates: Sequence[Gate],
+    progress: TextIO | None,
+    plain: bool | None,
+) -> list[Any]:
+    """The callbacks of a run, in the order Keras calls them: the writers first (`history`,
+    then a line per epoch in `log`), so an epoch is on disk even if a later callback fails;
+    the checks of the names the first epoch logs (`--require` gates, then the spec's
+    `monitor`s) before the spec's callbacks that use them; the progress on `progress` last.
+
+    Args:
+        builder: The spec's builder.
+        run_path: The run directory; the spec's callbacks' relative paths go into it.
+        history: The run's `history_writer`.
+        log: The run's `train.log`.
+        backups: Claims the run's `BackupAndRestore` directory.
+        splits: The data's splits (`train`, `validation`, `test`).
+        gates: The `--require` gates; none adds no gate check.
+        progress: Where the progress goes (`None`: stdout).
+        plain: One line per epoch instead of a progress bar (`None`: when not a terminal).
+    """
+    epochs = builder.spec.fit.epochs
+    log_lines = make_progress(epochs, log, plain=True)
+    spec_part = spec_callbacks(builder, run_path, backups)
+    monitor_checks = monitor_check(builder, "validation" in splits)
+    gate_checks = [gate_name_check(list(gates), list(splits))] if gates else []
+    shown = make_progress(epochs, progress, plain)
+    return [history, log_lines, *gate_checks, monitor_checks, *spec_part, shown]

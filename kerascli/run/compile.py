@@ -1,17 +1,21 @@
-"""`model.compile(...)` from the spec's `compile:` section."""
+"""`model.compile(...)` from the spec's `compile:` section.
+
+What each output gets is a spec fact (`kerascli.spec.outputs`); this module builds the Keras
+objects and calls `model.compile`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kerascli.model.builder import Builder, _one_line
+from kerascli.spec.log_names import metric_args
 from kerascli.spec.models import call_parts
-from kerascli.spec.monitor import metric_args
 from kerascli.spec.outputs import (
+    Placed,
+    keras_losses,
+    keras_metrics,
     loss_weights_problem,
-    losses_by_output,
-    metrics_by_output,
-    output_names,
     per_output_problem,
     weights_by_output,
 )
@@ -27,51 +31,49 @@ def _loss_or_metric(builder: Builder, family: str, value: Any, path: tuple[Any, 
     return builder.instantiate(family, name, args, path)
 
 
+def _losses(builder: Builder) -> Any:
+    """The loss(es) to compile with, as `keras_losses` arranges them; one loss object per place
+    in the spec (one loss given to several outputs is one object)."""
+    loss = builder.spec.compile.loss
+    if isinstance(loss, list):
+        problem = per_output_problem(builder.spec, loss, "loss")
+        if problem is not None:
+            raise builder.error(("compile", "loss"), problem)
+    built: dict[Any, Any] = {}
+
+    def build(placed: Placed) -> Any:
+        path, value = placed
+        if path not in built:
+            built[path] = _loss_or_metric(builder, "losses", value, path)
+        return built[path]
+
+    arranged = keras_losses(builder.spec)
+    if isinstance(arranged, dict):
+        return {out: build(placed) for out, placed in arranged.items()}
+    if isinstance(arranged, list):
+        return [build(placed) for placed in arranged]
+    return None if arranged is None else build(arranged)
+
+
+def _metrics(builder: Builder) -> Any:
+    """The metrics to compile with, as `keras_metrics` arranges them (a new object each)."""
+    arranged = keras_metrics(builder.spec)
+    if isinstance(arranged, list):
+        return [_loss_or_metric(builder, "metrics", m, path) for path, m in arranged]
+    return {
+        out: [_loss_or_metric(builder, "metrics", m, path) for path, m in placed]
+        for out, placed in arranged.items()
+    }
+
+
 def compile_model(builder: Builder, model: Any) -> None:
     """Compile `model` with the spec's optimizer, loss(es), metrics and loss weights."""
-    keras = builder.keras
     spec = builder.spec.compile
     optimizer = builder.call("optimizers", spec.optimizer, ("compile", "optimizer"))
     if isinstance(optimizer, str):
-        optimizer = keras.optimizers.get(optimizer)
-    outputs = output_names(builder.spec) or []
-    loss: Any = None
-    if isinstance(spec.loss, list):
-        problem = per_output_problem(builder.spec, spec.loss, "loss")
-        if problem is not None:
-            raise builder.error(("compile", "loss"), problem)
-    per_output = losses_by_output(builder.spec)
-    if per_output is not None:
-        loss = {
-            out: _loss_or_metric(builder, "losses", value, path)
-            for out, (path, value) in per_output.items()
-        }
-        if outputs == [""] and isinstance(spec.loss, list):  # `[loss]`: the one output's
-            (loss,) = loss.values()
-    elif isinstance(spec.loss, list):  # a subclass: Keras matches it to the model's outputs
-        loss = [
-            _loss_or_metric(builder, "losses", value, ("compile", "loss", i))
-            for i, value in enumerate(spec.loss)
-        ]
-    elif spec.loss is not None:
-        loss = _loss_or_metric(builder, "losses", spec.loss, ("compile", "loss"))
-        if len(outputs) > 1:  # as Keras applies it, but by name, so loss_weights can be too
-            loss = dict.fromkeys(outputs, loss)
-    metrics: Any
-    listed = metrics_by_output(builder.spec)
-    if isinstance(listed, list):
-        metrics = [
-            _loss_or_metric(builder, "metrics", m, ("compile", "metrics", i))
-            for i, m in enumerate(listed)
-        ]
-    else:
-        metrics = {}
-        for out, calls in listed.items():
-            # A list for every output is written at compile.metrics[i], a mapping's at [out][i].
-            base = ("compile", "metrics", *(() if isinstance(spec.metrics, list) else (out,)))
-            metrics[out] = [
-                _loss_or_metric(builder, "metrics", m, (*base, i)) for i, m in enumerate(calls)
-            ]
+        optimizer = builder.keras.optimizers.get(optimizer)
+    loss = _losses(builder)
+    metrics = _metrics(builder)
     problem = loss_weights_problem(builder.spec)
     if problem is not None:
         raise builder.error(("compile", "loss_weights"), problem)

@@ -1,4 +1,9 @@
-"""Reuse a run: load its model and spec, evaluate on a split or file, predict on new data."""
+"""Reuse a run: load its model and spec, evaluate on a split or file, predict on new data.
+
+Long because loading a run safely (its record, the archive's limits, consent for plugin code),
+evaluating and predicting share `LoadedRun` and the classes training used; what a prediction
+column means (an output's loss and its kind) is asked of `kerascli.spec.outputs`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import numpy as np
 
 from kerascli.data import load_data, read_split
 from kerascli.data.pipeline import make_dataset
-from kerascli.data.splits import SINGLE, Split, trained_classes
+from kerascli.data.splits import Split, trained_classes
 from kerascli.data.tables import read_table
 from kerascli.model.builder import Builder
 from kerascli.model.plugins import load_object
@@ -21,8 +26,13 @@ from kerascli.run.outputs import check_output, write_output
 from kerascli.run.portable import PLUGIN_DIR, check_trust
 from kerascli.run.runs import UnreadableRun, read_record
 from kerascli.spec import load_spec
+from kerascli.spec.facts import SINGLE
 from kerascli.spec.models import Spec
-from kerascli.spec.outputs import as_call, output_loss
+from kerascli.spec.outputs import (
+    index_classes,
+    loss_call,
+    loss_kind,
+)
 from kerascli.spec.problems import KerasCliError, Problem, SpecError, did_you_mean
 
 
@@ -208,51 +218,17 @@ def _columns(
     return {f"{label}_{i}": values[:, i] for i in range(values.shape[1])}
 
 
-def _loss_call(spec: Spec, output: str) -> tuple[str, dict[str, Any]]:
-    """The loss an output trains with, as (name, arguments); `("", {})` when there is none."""
-    call = as_call(output_loss(spec, output))
-    return (str(call[0]), dict(call[1])) if call is not None else ("", {})
-
-
-def loss_name(spec: Spec, output: str) -> str:
-    """The name of the loss an output trains with (`''` when the spec has none)."""
-    return _loss_call(spec, output)[0]
-
-
-def loss_kind(spec: Spec, output: str) -> str:
-    """`sparse`, `categorical` or `binary` for an output trained with that kind of crossentropy
-    (their targets and predictions differ), else `''`."""
-    name = loss_name(spec, output).lower().replace("_", "")
-    if "crossentropy" not in name:
-        return ""
-    if "sparsecategorical" in name:
-        return "sparse"
-    if "categorical" in name:
-        return "categorical"
-    return "binary" if "binary" in name else ""
-
-
 def _probabilities(spec: Spec, output: str, values: np.ndarray) -> np.ndarray:
     """Logits of an output trained with `from_logits: true` as probabilities (softmax for a
     categorical loss, sigmoid per unit for a binary one); other outputs as they are."""
     kind = loss_kind(spec, output)
-    if not kind or not _loss_call(spec, output)[1].get("from_logits"):
+    if not kind or not loss_call(spec, output)[1].get("from_logits"):
         return values
     values = values.astype(np.float64)
     if kind != "binary" and values.ndim > 1 and values.shape[-1] > 1:
         shifted = np.exp(values - values.max(axis=-1, keepdims=True))
         return shifted / shifted.sum(axis=-1, keepdims=True)
     return 1.0 / (1.0 + np.exp(-values))
-
-
-def _index_classes(spec: Spec, output: str, units: int) -> list[str] | None:
-    """Class names `0..n-1` for a classifier trained on integer labels (a crossentropy loss)."""
-    kind = loss_kind(spec, output)
-    if units > 1 and kind in ("sparse", "categorical"):
-        return [str(i) for i in range(units)]
-    if units == 1 and kind == "binary":
-        return ["0", "1"]
-    return None
 
 
 def _label(spec: Spec, output: str) -> str:
@@ -296,17 +272,7 @@ def predict(
         known = {}
     raw = run.model.predict(dataset, verbose=0)
     outputs = dict(raw) if isinstance(raw, dict) else {SINGLE: raw}
-    columns: dict[str, np.ndarray] = {}
-    for name, values in outputs.items():
-        prefix = "" if len(outputs) == 1 else f"{name}_"
-        label = _label(run.spec, name)
-        values = _probabilities(run.spec, name, np.asarray(values))
-        outputs[name] = values
-        classes = known.get(name)
-        if classes is None:
-            units = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
-            classes = _index_classes(run.spec, name, units)
-        columns.update(_columns(label, prefix, values, classes))
+    columns = _prediction_columns(run.spec, outputs, known)
     if keep:
         columns = {**_kept_columns(run.spec, path, keep, columns), **columns}
     result = {"rows": split.rows, "columns": list(columns)}
@@ -317,12 +283,33 @@ def predict(
     return result
 
 
+def _prediction_columns(
+    spec: Spec, outputs: dict[str, Any], known: dict[str, list[str]]
+) -> dict[str, np.ndarray]:
+    """The named columns of the model's `outputs` (by output; logits become probabilities in
+    place), labelled with the `known` classes training used, else class ids where a
+    crossentropy loss says the output is a classifier."""
+    columns: dict[str, np.ndarray] = {}
+    for name, values in outputs.items():
+        prefix = "" if len(outputs) == 1 else f"{name}_"
+        label = _label(spec, name)
+        values = _probabilities(spec, name, np.asarray(values))
+        outputs[name] = values
+        classes = known.get(name)
+        if classes is None:
+            units = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
+            classes = index_classes(spec, name, units)
+        columns.update(_columns(label, prefix, values, classes))
+    return columns
+
+
 def _kept_columns(
     spec: Spec, path: str, names: list[str], predicted: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """The input file's columns `names`, as written (CSV text) or as stored (1-D arrays)."""
     table = read_table(path, spec.data.format if spec.data is not None else None)
-    pool: dict[str, Any] = table.raw if table.kind in ("csv", "tsv") else table.columns
+    csv = table.csv  # CSV text is read back for the kept columns only
+    pool: list[str] = csv.names if csv is not None else list(table.columns)
     out: dict[str, np.ndarray] = {}
     for name in names:
         if name in predicted:
@@ -337,7 +324,7 @@ def _kept_columns(
             hint = did_you_mean(name, pool)
             message = f"no column '{name}' in {Path(path).name}{hint}"
             raise SpecError([Problem(message, "", "--keep")])
-        values = np.asarray(pool[name])
+        values = np.asarray(csv.cells(name) if csv is not None else table.columns[name])
         if values.ndim != 1:
             raise SpecError([Problem(f"array '{name}' is not one value per row", "", "--keep")])
         out[name] = values

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kerascli.run.rundir import HOST
-from kerascli.spec.checks import is_file_ref
+from kerascli.spec.facts import is_file_ref
 from kerascli.spec.models import Spec
 from kerascli.spec.problems import Problem, SpecError
 
@@ -115,8 +115,30 @@ def check_trust(
         return
     run_path = run_path.resolve()
     hashes: dict[str, str] = record.get("plugin_sha256") or {}
-    checked: list[str] = []  # the plugins held to the rule, as the run names them
-    unrecorded: list[str] = []  # files that are not the copies the run recorded
+    checked, unrecorded = _held_plugins(spec, run_path, hashes, own_spec)
+    made_in = record.get("made_in")
+    made_in = made_in if isinstance(made_in, dict) else {}
+    if unrecorded:
+        reason = f"{', '.join(unrecorded)} is not plugin code it recorded (changed since training?)"
+    elif checked and made_in != {"host": HOST, "path": str(run_path)}:
+        where = f"{made_in.get('host', '?')}:{made_in.get('path', '?')}" if made_in else "?"
+        reason = f"it was made elsewhere ({where})"
+    else:
+        return
+    message = (
+        f"run {run_path} would import plugin code ({', '.join(checked)}) and {reason}; "
+        "read that code, then pass --trust to import it"
+    )
+    raise UntrustedRun([Problem(message, "", str(run_path / "spec.yaml"))])
+
+
+def _held_plugins(
+    spec: Spec, run_path: Path, hashes: dict[str, str], own_spec: bool
+) -> tuple[list[str], list[str]]:
+    """The plugins `check_trust` holds to its rule, as the run names them, and those of them
+    that are not the copies the run recorded (`hashes`), files beside the copies included."""
+    checked: list[str] = []
+    unrecorded: list[str] = []
     for ref in plugin_refs(spec):
         if not is_file_ref(ref):
             if own_spec:
@@ -139,17 +161,4 @@ def check_trust(
         ]
         checked += [rel for rel in extra if rel not in checked]
         unrecorded += [rel for rel in extra if rel not in unrecorded]
-    made_in = record.get("made_in")
-    made_in = made_in if isinstance(made_in, dict) else {}
-    if unrecorded:
-        reason = f"{', '.join(unrecorded)} is not plugin code it recorded (changed since training?)"
-    elif checked and made_in != {"host": HOST, "path": str(run_path)}:
-        where = f"{made_in.get('host', '?')}:{made_in.get('path', '?')}" if made_in else "?"
-        reason = f"it was made elsewhere ({where})"
-    else:
-        return
-    message = (
-        f"run {run_path} would import plugin code ({', '.join(checked)}) and {reason}; "
-        "read that code, then pass --trust to import it"
-    )
-    raise UntrustedRun([Problem(message, "", str(run_path / "spec.yaml"))])
+    return checked, unrecorded

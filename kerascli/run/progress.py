@@ -29,11 +29,22 @@ def use_plain(stream: TextIO, quiet: bool) -> bool:
 
 
 def make_progress(epochs: int, stream: TextIO | None = None, plain: bool | None = None) -> Any:
-    """The progress callback for a run (a `keras.callbacks.Callback`)."""
-    import keras
+    """The progress callback for a run (a `keras.callbacks.Callback`).
 
+    Args:
+        epochs: The run's `fit.epochs`.
+        stream: Where the progress goes. Defaults to stdout.
+        plain: One line per epoch instead of a progress bar. Defaults to "not a terminal".
+    """
     out: TextIO = stream or sys.stdout
     plain = use_plain(out, False) if plain is None else plain
+    plain_progress = _plain_progress(epochs, out)
+    return plain_progress() if plain else _rich_progress(plain_progress, epochs, out)()
+
+
+def _plain_progress(epochs: int, out: TextIO) -> Any:
+    """The class of a callback writing one line per epoch on `out`."""
+    import keras
 
     class PlainProgress(keras.callbacks.Callback):
         """One line per epoch: `epoch 3/20 - 0.4s - loss: 0.1234 - val_loss: ...`."""
@@ -50,7 +61,13 @@ def make_progress(epochs: int, stream: TextIO | None = None, plain: bool | None 
             out.write(line + "\n")
             out.flush()
 
-    class RichProgress(PlainProgress):
+    return PlainProgress
+
+
+def _rich_progress(base: Any, epochs: int, out: TextIO) -> Any:
+    """The class of a callback showing a Rich progress bar on `out` (a `base` subclass)."""
+
+    class RichProgress(base):  # type: ignore[misc, valid-type]
         """A live bar per epoch with the running loss, and a line per finished epoch."""
 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -86,4 +103,4 @@ def make_progress(epochs: int, stream: TextIO | None = None, plain: bool | None 
         def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
             self.bar.stop()
 
-    return PlainProgress() if plain else RichProgress()
+    return RichProgress

@@ -10,16 +10,40 @@ import socket
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
+
+from kerascli.spec.problems import KerasCliError, cause_line
 
 HOST = socket.gethostname()
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM arrived: the run ends as after Ctrl-C, but is marked `terminated` (exit 143)."""
+
+
+class RunFailed(KerasCliError):
+    """A run that ended early: `run_dir` is marked `failed` in its `run.json`; `cause` (also
+    `__cause__`) is what ended it (a `SpecError` stays a `SpecError`, with its problems).
+    `str()` is the cause's one line."""
+
+    def __init__(self, run_dir: Path, cause: BaseException) -> None:
+        super().__init__(cause_line(cause))
+        self.run_dir = run_dir
+        self.cause = cause
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM (`terminated`) ended a run: `run_dir` is marked `interrupted` or
+    `terminated` in its `run.json`."""
+
+    def __init__(self, run_dir: Path, terminated: bool = False) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.terminated = terminated
 
 
 def process_alive(pid: int, since: float | None = None) -> bool:
@@ -132,6 +156,8 @@ class RunDir:
 
     path: Path
     record: dict[str, Any]
+    log: TextIO | None = field(default=None, repr=False, compare=False)
+    results: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def create(cls, runs_dir: str | Path, name: str, record: dict[str, Any]) -> RunDir:
@@ -184,6 +210,77 @@ class RunDir:
             duration_s=round((ended - started).total_seconds(), 1),
             **fields,
         )
+
+    @contextlib.contextmanager
+    def recording(self, epochs_done: Callable[[], int]) -> Iterator[TextIO]:
+        """Record the run while the block runs; yields its `train.log` (a line at a time, the
+        command line first, open as `log` until the block ends).
+
+        The end goes into `train.log`'s last line and `run.json` (`status`, `ended`,
+        `duration_s`, `epochs_done`): `completed` with `results` when the block ends; else
+        `failed: <cause>` (with `error`), `interrupted` or `terminated`, raised as `RunFailed`
+        (for an `Exception`) or `RunInterrupted` from what ended the run. What `run.json`
+        could not record (a full disk) is raised as it is, with a warning on stderr.
+
+        Args:
+            epochs_done: The number of epochs trained so far.
+        """
+        log = self._open_log()
+        self.log = log
+        try:
+            yield log
+            log.write("completed\n")
+            self.finish("completed", epochs_done=epochs_done(), **self.results)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (`Terminated`)
+            terminated = isinstance(exc, Terminated)
+            status = "terminated" if terminated else "interrupted"
+            if self._record_end(status, status, epochs_done=epochs_done()):
+                raise RunInterrupted(self.path, terminated) from exc
+            raise
+        except BaseException as exc:
+            cause = cause_line(exc)
+            fields = {"error": cause, "epochs_done": epochs_done()}
+            recorded = self._record_end("failed", f"failed: {cause}", **fields)
+            if recorded and isinstance(exc, Exception):  # a SystemExit stays what it is
+                raise RunFailed(self.path, exc) from exc
+            raise
+        finally:
+            self.log = None
+            with contextlib.suppress(OSError):
+                log.close()
+
+    def _open_log(self) -> TextIO:
+        """`train.log`, open for appending a line at a time, the command line written."""
+        log = open(self.path / "train.log", "a", encoding="utf-8", buffering=1)
+        try:
+            log.write(f"{self.record['command']}\n")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                log.close()
+            raise
+        return log
+
+    def note(self, line: str) -> None:
+        """Add `line` to `train.log` while the run is recorded, as far as the disk lets."""
+        with contextlib.suppress(OSError, ValueError):
+            if self.log is not None:
+                self.log.write(f"{line}\n")
+
+    def _record_end(self, status: str, line: str, **fields: Any) -> bool:
+        """Mark how the run ended (`train.log`'s last line, `run.json`'s status), as far as the
+        disk lets: a full disk must not hide the error that ended the run. Whether `run.json`
+        says so."""
+        self.note(line)
+        try:
+            self.finish(status, **fields)
+        except OSError as exc:
+            print(
+                f"warning: could not mark run {self.path} {status} ({cause_line(exc)}); "
+                "`kerascli runs` shows it dead once this process ends",
+                file=sys.stderr,
+            )
+            return False
+        return True
 
 
 def environment(seed: int | None, spec_file: str | None) -> dict[str, Any]:

@@ -1,42 +1,31 @@
-"""Train, evaluate and predict: the compile -> fit -> evaluate -> save workflow of a spec."""
+"""Train: seed, load, build, adapt, compile, fit, evaluate and save a spec into a run directory
+that records itself (`RunDir.recording`)."""
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
-
 from kerascli.data import Data, load_data
 from kerascli.data.pipeline import make_dataset
-from kerascli.data.splits import SINGLE, Split, implied_features
+from kerascli.data.splits import Split, implied_features
 from kerascli.model.builder import Builder
+from kerascli.run.adapt import adapt_preprocessing
 from kerascli.run.backup import Backups
-from kerascli.run.callbacks import gate_name_check, history_writer, monitor_check, spec_callbacks
+from kerascli.run.callbacks import history_writer, training_callbacks
 from kerascli.run.compile import compile_model
 from kerascli.run.gates import Gate
-from kerascli.run.inference import loss_kind, loss_name
+from kerascli.run.plots import plot_history
 from kerascli.run.portable import copy_plugins, origin, portable_spec
-from kerascli.run.progress import format_logs, make_progress
-from kerascli.run.rundir import RunDir, Terminated, atomic_write, environment, write_json
+from kerascli.run.progress import format_logs
+from kerascli.run.rundir import RunDir, atomic_write, environment, write_json
+from kerascli.run.targets import check_class_ids, class_weight
 from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.models import Spec
-from kerascli.spec.outputs import losses_by_output
-from kerascli.spec.problems import KerasCliError, cause_line
-
-ADAPTABLE = {
-    "Normalization": ("mean", "variance"),
-    "Discretization": ("bin_boundaries",),
-    "TextVectorization": ("vocabulary",),
-    "StringLookup": ("vocabulary",),
-    "IntegerLookup": ("vocabulary",),
-}
+from kerascli.spec.problems import KerasCliError
 
 
 class TrainingFailed(KerasCliError):
@@ -77,166 +66,6 @@ def seed_everything(seed: int | None) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def _stateless_preprocessing(spec: Spec, model: Any) -> list[tuple[str, Any]]:
-    """(node or layer name, layer) of each preprocessing layer the spec gives no state to
-    (a `Normalization` without `mean`/`variance`, ...), in model order."""
-    found: list[tuple[str, Any]] = []
-    if spec.model.sequential is not None:
-        layers = zip(spec.model.sequential.layers, model.layers, strict=False)
-        for i, (layer_call, layer) in enumerate(layers):
-            ((name, args),) = layer_call.items()
-            if name in ADAPTABLE and not any(k in args for k in ADAPTABLE[name]):
-                found.append((f"layers[{i}]", layer))  # stable, unlike Keras's layer names
-    elif spec.model.functional is not None:
-        for node_name, node in spec.model.functional.layers.items():
-            node_call = node.layer
-            if node_call is None or node_call[0] not in ADAPTABLE:
-                continue
-            class_name, args = node_call
-            if not any(k in args for k in ADAPTABLE[class_name]):
-                found.append((node_name, model.get_layer(args.get("name", node_name))))
-        order = {id(layer): i for i, layer in enumerate(model.layers)}
-        found.sort(key=lambda item: order.get(id(item[1]), 0))
-    return found
-
-
-def adapt_preprocessing(spec: Spec, model: Any, train: Split) -> list[str]:
-    """Adapt the preprocessing layers the spec gives no state to (`Normalization`, ...) on the
-    training data as it reaches them: the model's inputs, or the outputs of the layers before
-    (those adapted first)."""
-    from kerascli.model.keras_env import import_keras
-
-    keras = import_keras()
-    adapted: list[str] = []
-    stateless = _stateless_preprocessing(spec, model)  # none in a subclass model
-    if not stateless:
-        return adapted
-    try:  # the model's inputs as the data feeds them: one tensor, or a dict by spec key
-        structure = model.input
-    except (AttributeError, ValueError):
-        structure = model.inputs[0]
-    for name, layer in stateless:
-        if isinstance(structure, dict):
-            keys = [key for key, tensor in structure.items() if tensor is layer.input]
-            direct = bool(keys)
-        else:
-            keys, direct = [], structure is layer.input
-        if direct:  # fed directly by a model input
-            layer.adapt(train.x[keys[0]] if keys and isinstance(train.x, dict) else train.x)
-        else:
-            upstream = keras.Model(structure, layer.input)
-            layer.adapt(upstream.predict(train.x, verbose=0, batch_size=256))
-        adapted.append(name)
-    return adapted
-
-
-def _class_weight(spec: Spec, data: Data) -> dict[int, float] | None:
-    weights = spec.fit.class_weight
-    if weights is None:
-        return None
-    y = data.splits["train"].y
-    if isinstance(y, dict):
-        raise KerasCliError("fit.class_weight applies to one-output models only")
-    assert y is not None
-    if weights == "balanced":
-        ids, counts = np.unique(y, return_counts=True)
-        return {int(i): float(len(y) / (len(ids) * c)) for i, c in zip(ids, counts, strict=True)}
-    classes = data.classes.get(SINGLE, [])
-    out: dict[int, float] = {}
-    for key, value in weights.items():
-        if isinstance(key, str) and key in classes:
-            out[classes.index(key)] = float(value)
-        else:
-            try:
-                out[int(key)] = float(value)
-            except ValueError:
-                raise KerasCliError(
-                    f"fit.class_weight: unknown class '{key}' (classes: {', '.join(classes)})"
-                ) from None
-    return out
-
-
-def _output_path(spec: Spec, output: str) -> tuple[str | int, ...]:
-    """Where the layer giving `output` is written in the spec."""
-    model = spec.model
-    if model.sequential is not None:
-        return ("model", "sequential", "layers", len(model.sequential.layers) - 1)
-    if model.functional is not None:
-        fn = model.functional
-        node = output if output != SINGLE else fn.output_names[0]
-        return ("model", "functional", "layers", node)
-    return ("model", "subclass", "args")
-
-
-def _output_tensors(model: Any, data: Data) -> Any:
-    """The model's output tensor(s): symbolic for Sequential and Functional models, from one
-    row of data for a subclass; `None` when that cannot run yet (e.g. before `adapt`)."""
-    try:
-        output = model.output  # a Functional model's (a dict for several outputs)
-    except (AttributeError, ValueError):
-        output = None
-    if output is None:
-        outputs = getattr(model, "outputs", None)  # a Sequential model's
-        output = outputs[0] if outputs and len(outputs) == 1 else None
-    if output is not None:
-        return output
-    x = data.splits["train"].x
-    sample = {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
-    try:
-        return model(sample, training=False)
-    except Exception:  # training reports what is wrong, with more context
-        return None
-
-
-def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
-    """Targets must suit their loss and output, before anything trains:
-
-    - class ids with a sparse categorical loss fit the output: ids 0..n-1 need n units (Keras
-      would fail mid-fit with `indices[0] = 2 is not in [0, 2)`);
-    - a categorical (not sparse) crossentropy gets one-hot rows, not one class per row.
-    """
-    spec = builder.spec
-    loss_text = str(spec.compile.loss).lower().replace("_", "")
-    if "categorical" not in loss_text:
-        return
-    raw = _output_tensors(model, data)
-    if raw is None:
-        return
-    raw = raw if isinstance(raw, dict) else {SINGLE: raw}
-    outputs = dict(raw) if len(raw) > 1 else {SINGLE: next(iter(raw.values()))}
-    for name, tensor in outputs.items():
-        kind = loss_kind(spec, name)
-        if kind not in ("sparse", "categorical"):
-            continue
-        ids: list[Any] = [
-            s.y if name == SINGLE or not isinstance(s.y, dict) else s.y.get(name)
-            for s in data.splits.values()
-        ]
-        arrays: list[np.ndarray] = [np.asarray(i) for i in ids if i is not None and np.size(i)]
-        units = tensor.shape[-1]
-        if not arrays or units is None or not np.issubdtype(arrays[0].dtype, np.number):
-            continue
-        one_per_row = arrays[0].ndim == 1 or arrays[0].shape[-1] == 1
-        if kind == "categorical" and one_per_row and units > 1:
-            per_output = losses_by_output(spec) or {}
-            loss_path = per_output[name][0] if name in per_output else ("compile", "loss")
-            raise builder.error(
-                loss_path,
-                f"{loss_name(spec, name)} wants one-hot targets ({units} columns), but the "
-                "target has one class per row: use sparse_categorical_crossentropy",
-            )
-        if kind != "sparse":
-            continue
-        top = int(max(i.max() for i in arrays))
-        if top >= units:
-            label = f"output '{name}'" if name else "the output layer"
-            raise builder.error(
-                _output_path(spec, name),
-                f"the target has {top + 1} classes (ids 0 to {top}) but {label} gives "
-                f"{units} unit{'s' if units != 1 else ''}; give it {top + 1} units",
-            )
 
 
 def save_spec(spec: Spec, run: RunDir) -> None:
@@ -286,135 +115,91 @@ def train(
 
     Returns:
         A `RunResult` with the run directory, metrics and history.
+
+    Raises:
+        SpecError: The spec, data or model is invalid; no run directory is made.
+        RunFailed: The run ended early, marked `failed`; `cause` is what ended it.
+        RunInterrupted: Ctrl-C or SIGTERM ended the run, marked `interrupted`/`terminated`.
     """
-    stream = stream or sys.stdout
     seed_everything(spec.seed)
     data = load_data(spec)  # data and model errors come before any run directory is made
     builder = Builder(spec)
     model = builder.build()
     check_class_ids(builder, model, data)
-    doc = spec.document
-    spec_file = doc.file if doc is not None and not doc.file.endswith("<spec>") else None
-    run = RunDir.create(runs_dir, name or spec.name, environment(spec.seed, spec_file))
-    writer = history_writer(run.path / "history.csv")
-    log = open(run.path / "train.log", "a", encoding="utf-8", buffering=1)  # a line per epoch
-    log.write(f"{run.record['command']}\n")
-    backups = Backups(run, log, spec.fit.epochs)
-    try:
-        save_spec(spec, run)
-        if data.classes:
-            run.update(classes={k or "target": v for k, v in data.classes.items()})
-        train_split = data.splits["train"]
-        adapted = adapt_preprocessing(spec, model, train_split)
-        if adapted:
-            run.update(adapted=adapted)
+    run = RunDir.create(runs_dir, name or spec.name, environment(spec.seed, _spec_file(spec)))
+    history = history_writer(run.path / "history.csv")
+    with Backups(run, spec.fit.epochs) as backups, run.recording(lambda: len(history.rows)) as log:
+        _record_inputs(spec, run, model, data)
         compile_model(builder, model)
-        # The writers come first, so an epoch is on disk even if a later callback fails.
-        log_lines = make_progress(spec.fit.epochs, log, plain=True)
-        callbacks = [writer, log_lines, *spec_callbacks(builder, run.path, backups)]
-        callbacks.insert(2, monitor_check(builder, "validation" in data.splits))
-        if gates:
-            callbacks.insert(2, gate_name_check(list(gates), list(data.splits)))
-        callbacks.append(make_progress(spec.fit.epochs, stream, plain))
-        batch = spec.fit.batch_size
-        fit = spec.fit
-        validation = data.splits.get("validation")
-        train_data = make_dataset(train_split, spec.data, batch, spec.seed, training=True)
-        if fit.steps_per_epoch:  # epochs of that many batches, the data cycling as needed
-            train_data = train_data.repeat()
-        validation_data = None
-        if validation is not None:
-            validation_data = make_dataset(validation, spec.data, batch, spec.seed, training=False)
-            if fit.validation_steps:
-                validation_data = validation_data.repeat()
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=fit.epochs,
-            initial_epoch=fit.initial_epoch,
-            steps_per_epoch=fit.steps_per_epoch,
-            validation_steps=fit.validation_steps,
-            validation_freq=fit.validation_freq,
-            class_weight=_class_weight(spec, data),
-            callbacks=callbacks,
-            shuffle=False,  # the tf.data pipeline shuffles, seeded
-            verbose=0,
+        callbacks = training_callbacks(
+            builder, run.path, history, log, backups, list(data.splits), gates, stream, plain
         )
-        if writer.nan_epoch is not None:
-            raise TrainingFailed(
-                f"the loss became NaN in epoch {writer.nan_epoch}; training stopped "
-                "(lower the learning rate or check the data)"
-            )
-        metrics = {split: _evaluate(model, spec, values) for split, values in data.splits.items()}
-        write_json(run.path / "metrics.json", metrics)
-        _save_model(model, run.path / "model.keras")
-        _plot_history(writer.rows, run.path / "history.png")
+        _fit(model, spec, data, callbacks)
+        _check_loss(history.nan_epoch)
+        metrics = _evaluate_and_save(model, spec, data, run.path, history.rows)
         log.write(f"test: {format_logs(metrics['test'])}\n" if "test" in metrics else "")
-        log.write("completed\n")
-        run.finish("completed", epochs_done=len(writer.rows), metrics=flatten_metrics(metrics))
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (`Terminated`)
-        status = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        if _record_end(run, log, status, status, epochs_done=len(writer.rows)):
-            exc.run_dir = run.path  # type: ignore[attr-defined]
-        raise
-    except BaseException as exc:
-        cause = cause_line(exc)
-        fields = {"error": cause, "epochs_done": len(writer.rows)}
-        if _record_end(run, log, "failed", f"failed: {cause}", **fields):
-            exc.run_dir = run.path  # type: ignore[attr-defined]  # the CLI names the failed run
-        raise
-    finally:
-        with contextlib.suppress(OSError):
-            log.close()
-        backups.release()
-    return RunResult(run.path, "completed", metrics, writer.rows)
+        run.results["metrics"] = flatten_metrics(metrics)
+    return RunResult(run.path, "completed", metrics, history.rows)
 
 
-def _record_end(run: RunDir, log: TextIO, status: str, line: str, **fields: Any) -> bool:
-    """Mark how a run ended (`train.log`'s last line, `run.json`'s status), as far as the disk
-    lets: a full disk must not hide the error that ended the run. Whether `run.json` says so."""
-    with contextlib.suppress(OSError, ValueError):
-        log.write(f"{line}\n")
-    try:
-        run.finish(status, **fields)
-    except OSError as exc:
-        print(
-            f"warning: could not mark run {run.path} {status} ({cause_line(exc)}); "
-            "`kerascli runs` shows it dead once this process ends",
-            file=sys.stderr,
+def _spec_file(spec: Spec) -> str | None:
+    """The spec's file, if it came from one."""
+    doc = spec.document
+    return doc.file if doc is not None and not doc.file.endswith("<spec>") else None
+
+
+def _check_loss(nan_epoch: int | None) -> None:
+    """Raise `TrainingFailed` if the loss became NaN (in epoch `nan_epoch`)."""
+    if nan_epoch is not None:
+        raise TrainingFailed(
+            f"the loss became NaN in epoch {nan_epoch}; training stopped "
+            "(lower the learning rate or check the data)"
         )
-        return False
-    return True
 
 
-def _plot_history(rows: list[dict[str, float]], path: Path) -> None:
-    """Loss and metrics per epoch, one panel per metric (train and validation together)."""
-    if not rows:
-        return
-    import matplotlib
+def _record_inputs(spec: Spec, run: RunDir, model: Any, data: Data) -> None:
+    """Save the spec, the classes and the preprocessing layers adapted (on the training data)."""
+    save_spec(spec, run)
+    if data.classes:
+        run.update(classes={k or "target": v for k, v in data.classes.items()})
+    adapted = adapt_preprocessing(spec, model, data.splits["train"])
+    if adapted:
+        run.update(adapted=adapted)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    names = [
-        k for k in rows[0] if k != "epoch" and not k.startswith("val_") and k != "learning_rate"
-    ]
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
-    epochs = [r["epoch"] for r in rows]
-    for ax, name in zip(axes[0], names, strict=True):
-        ax.plot(epochs, [r.get(name, math.nan) for r in rows], label="train")
-        if any(f"val_{name}" in r for r in rows):
-            ax.plot(epochs, [r.get(f"val_{name}", math.nan) for r in rows], label="validation")
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
-        ax.legend()
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    try:
-        fig.savefig(tmp, dpi=80)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
+def _fit(model: Any, spec: Spec, data: Data, callbacks: list[Any]) -> None:
+    """`model.fit` on the training split, validating on the validation split if any."""
+    fit, batch = spec.fit, spec.fit.batch_size
+    train_data = make_dataset(data.splits["train"], spec.data, batch, spec.seed, training=True)
+    if fit.steps_per_epoch:  # epochs of that many batches, the data cycling as needed
+        train_data = train_data.repeat()
+    validation = data.splits.get("validation")
+    validation_data = None
+    if validation is not None:
+        validation_data = make_dataset(validation, spec.data, batch, spec.seed, training=False)
+        if fit.validation_steps:
+            validation_data = validation_data.repeat()
+    model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=fit.epochs,
+        initial_epoch=fit.initial_epoch,
+        steps_per_epoch=fit.steps_per_epoch,
+        validation_steps=fit.validation_steps,
+        validation_freq=fit.validation_freq,
+        class_weight=class_weight(spec, data),
+        callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles, seeded
+        verbose=0,
+    )
+
+
+def _evaluate_and_save(
+    model: Any, spec: Spec, data: Data, path: Path, history: list[dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Evaluate every split, and write `metrics.json`, `model.keras` and `history.png`."""
+    metrics = {split: _evaluate(model, spec, values) for split, values in data.splits.items()}
+    write_json(path / "metrics.json", metrics)
+    _save_model(model, path / "model.keras")
+    plot_history(history, path / "history.png")
+    return metrics

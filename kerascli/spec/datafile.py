@@ -1,5 +1,5 @@
 """Read a CSV/TSV data file's rows as every part of kerascli reads them (no numpy here: the spec
-checks read the header, the data loader the rows)."""
+checks and the data loader read the training file's header here, the data loader the rows)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from kerascli.spec.facts import format_of, training_file
 from kerascli.spec.problems import Problem, SpecError
+
+if TYPE_CHECKING:
+    from kerascli.spec.models import Spec
+
+Header = tuple[str, list[str]]
+"""The name of a CSV/TSV data file and the column names of its header row."""
 
 
 @contextmanager
@@ -68,3 +76,28 @@ def duplicate_column(names: list[str]) -> str | None:
             )
         first[name] = position
     return None
+
+
+def data_header(spec: Spec) -> Header | None:
+    """The header of the CSV/TSV file `data.path` (or `data.train`) names, read as train reads it.
+
+    `None` when there is no data, the file is missing or it is not CSV/TSV.
+
+    Raises:
+        SpecError: the header names a column twice, or the file is not UTF-8 CSV/TSV text.
+    """
+    data = spec.data
+    if data is None:
+        return None
+    source = training_file(data)
+    if source is None or not Path(source).is_file():
+        return None
+    fmt = format_of(source, data.format)
+    if fmt not in ("csv", "tsv"):
+        return None
+    with csv_rows(source, fmt) as rows:
+        header = [name.strip() for name in next(rows, (1, []))[1]]
+    duplicate = duplicate_column(header)
+    if duplicate is not None:
+        raise SpecError([Problem(duplicate, "", source, 1)])
+    return Path(source).name, header

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from kerascli.spec.fields import expects_text
 from kerascli.spec.problems import KeyPath, Problem, SpecError, format_path
 from kerascli.spec.source import Document, Mark, load_value, read_yaml, yaml_problem
 
@@ -140,20 +141,6 @@ def parse_key_path(text: str) -> KeyPath:
     return tuple(parts)
 
 
-def _expects_text(path: KeyPath) -> bool:
-    """Whether the schema wants text and no number at `path` (`name`, `data.target`, ...)."""
-    from kerascli.spec.loader import _model_at, _unwrap
-
-    model = _model_at(path[:-1]) if path and isinstance(path[-1], str) else None
-    if model is None:
-        return False
-    for name, field in model.model_fields.items():
-        if path[-1] in (name, field.alias):
-            options = set(_unwrap(field.annotation))
-            return str in options and not options & {bool, int, float, Any}
-    return False
-
-
 def _dead_end(data: Any, path: KeyPath) -> str:
     """Why `path` does not lead into `data`: where it stops, and what is there instead."""
     target = data
@@ -194,7 +181,7 @@ def apply_overrides(doc: Document, overrides: list[str] | tuple[str, ...]) -> Do
         try:
             path = parse_key_path(key.strip())
             value = load_value(raw) if raw.strip() else ""
-            if isinstance(value, (bool, int, float)) and _expects_text(path):
+            if isinstance(value, (bool, int, float)) and expects_text(path):
                 value = raw.strip()
         except ValueError as exc:
             problems.append(Problem(f"cannot read override: {exc}".splitlines()[0], "", source))

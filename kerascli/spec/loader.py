@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from kerascli.spec.checks import check_spec
+from kerascli.spec.facts import is_file_ref
+from kerascli.spec.fields import field_keys, model_at
 from kerascli.spec.layering import apply_overrides, read_layered
 from kerascli.spec.models import CLASS_WORDS, Spec
 from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean, format_path
@@ -84,13 +85,13 @@ def _absolute(doc: Document, path: KeyPath, value: str) -> str:
 def _resolve_paths(spec: Spec, doc: Document) -> None:
     """Make file paths absolute, each relative to the file that wrote it."""
     spec.plugins = [
-        _absolute(doc, ("plugins", i), p) if p.endswith(".py") or "/" in p else p
+        _absolute(doc, ("plugins", i), p) if is_file_ref(p) else p
         for i, p in enumerate(spec.plugins)
     ]
     sub = spec.model.subclass
     if sub is not None:
         ref, cls = sub.class_.rsplit(":", 1)
-        if ref.endswith(".py") or "/" in ref:
+        if is_file_ref(ref):
             sub.class_ = f"{_absolute(doc, ('model', 'subclass', 'class'), ref)}:{cls}"
     if spec.data is not None:
         for key in ("path", "train", "validation", "test"):
@@ -117,42 +118,6 @@ def _normalise(loc: tuple[Any, ...], data: Any, kind: str) -> KeyPath:
         elif last and kind == "missing" and isinstance(current, dict):
             path.append(seg)
     return tuple(path)
-
-
-def _unwrap(annotation: Any) -> list[Any]:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None), typing.Annotated):
-        return [a for arg in typing.get_args(annotation) for a in _unwrap(arg)]
-    return [annotation]
-
-
-def _model_at(path: KeyPath) -> type[BaseModel] | None:
-    """The spec model class that holds the mapping at `path`."""
-    current: list[Any] = [Spec]
-    for seg in path:
-        nxt: list[Any] = []
-        for ann in current:
-            for option in _unwrap(ann):
-                origin = typing.get_origin(option)
-                if isinstance(option, type) and issubclass(option, BaseModel):
-                    if isinstance(seg, str):
-                        for name, field in option.model_fields.items():
-                            if seg in (name, field.alias):
-                                nxt.append(field.annotation)
-                elif origin is list and isinstance(seg, int):
-                    nxt.extend(typing.get_args(option)[:1])
-                elif origin is dict and isinstance(seg, str):
-                    nxt.extend(typing.get_args(option)[1:2])
-        current = nxt
-    for ann in current:
-        for option in _unwrap(ann):
-            if isinstance(option, type) and issubclass(option, BaseModel):
-                return option
-    return None
-
-
-def _fields(model: type[BaseModel]) -> list[str]:
-    return [field.alias or name for name, field in model.model_fields.items()]
 
 
 # What a `pattern` of the spec models asks for, in words.
@@ -229,8 +194,8 @@ def schema_problems(exc: ValidationError, doc: Document) -> list[Problem]:
         kinds = {e["type"] for e in errors}
         if "extra_forbidden" in kinds:
             key = str(path[-1])
-            model = _model_at(path[:-1])
-            allowed = _fields(model) if model else []
+            model = model_at(path[:-1])
+            allowed = field_keys(model) if model else []
             hint = did_you_mean(key, allowed)
             expected = f"; expected one of: {', '.join(allowed)}" if allowed and not hint else ""
             problems.append(doc.problem(path, f"unknown key '{key}'{hint}{expected}", at_key=True))
@@ -247,11 +212,6 @@ def schema_problems(exc: ValidationError, doc: Document) -> list[Problem]:
         where, at_key = _refine(path, text, doc.data)
         problems.append(doc.problem(where, text, at_key=at_key))
     return sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.column or 0))
-
-
-def located(doc: Document, path: KeyPath, message: str) -> Problem:
-    """A problem at `path` of `doc` (used by the builder for Keras errors)."""
-    return doc.problem(path, message)
 
 
 __all__ = ["Mark", "format_path", "load_spec", "load_spec_dict", "spec_from_document"]

@@ -6,6 +6,9 @@ class name, or a mapping of one class name to its arguments:
 
     - Flatten
     - Dense: {units: 10, activation: softmax}
+
+Long because the spec language is one tree of models that refer to each other, and its field
+descriptions are the documentation `kerascli schema` publishes to editors.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from kerascli.spec.facts import is_file_ref
+
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 # Last parts of a dotted name that say "a file of another kind", not a module: `net.txt`.
 _NOT_MODULES = frozenset(
@@ -41,8 +46,8 @@ def is_plugin_ref(ref: str) -> bool:
     Only the form: nothing is imported, and files are looked for later. `my plugin.txt`,
     `plugins/net` and `net.txt` are neither.
     """
-    if ref.endswith(".py"):
-        return True
+    if is_file_ref(ref):
+        return ref.endswith(".py")
     return _MODULE.fullmatch(ref) is not None and ref.rsplit(".", 1)[-1] not in _NOT_MODULES
 
 

@@ -3,9 +3,11 @@
 Keras matches a list (of losses, of `loss_weights`) to its own order of a model's outputs,
 which sorts their names; a spec's list follows its `outputs:`. This module decides, once, what
 each output gets: a list becomes a mapping by output name (`by_output`), which `compile.py` hands
-to Keras, the checks validate and `monitor.py` derives the logged names from: with `outputs: [zeta,
-alpha]`, `loss: [mse, mae]` is `{zeta: mse, alpha: mae}` and `loss_weights: [1, 0]` is
-`{zeta: 1.0, alpha: 0.0}`.
+to Keras (arranged by `keras_losses` and `keras_metrics`), the checks validate and `monitor.py`
+derives the logged names from: with `outputs: [zeta, alpha]`, `loss: [mse, mae]` is `{zeta: mse,
+alpha: mae}` and `loss_weights: [1, 0]` is `{zeta: 1.0, alpha: 0.0}`. It is also the one home
+of an output's loss and its kind (`loss_kind`: which crossentropy), which training and
+inference ask; the model's outputs themselves are `facts.output_names`.
 """
 
 from __future__ import annotations
@@ -13,22 +15,15 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from kerascli.spec import catalog
+from kerascli.spec.facts import SINGLE, output_names
 from kerascli.spec.models import Spec
 from kerascli.spec.problems import KeyPath
 
 T = TypeVar("T")
 Call = dict[str, dict[str, Any]]
+Placed = tuple[KeyPath, Any]
+"""A loss or metric as the spec writes it, with where it is written."""
 PLURALS = {"loss": "losses"}
-
-
-def output_names(spec: Spec) -> list[str] | None:
-    """The model's outputs in the spec's `outputs:` order; `[""]` for a Sequential model's one
-    output, `None` for a subclass (the spec does not say)."""
-    if spec.model.functional is not None:
-        return spec.model.functional.output_names
-    if spec.model.sequential is not None:
-        return [""]
-    return None
 
 
 def as_call(value: Any) -> tuple[str, dict[str, Any]] | None:
@@ -51,12 +46,19 @@ def is_single_call(family: str, value: Any) -> bool:
 
 def one_loss(loss: Any, outputs: list[str] | None) -> bool:
     """Whether `compile.loss` is one loss for the model (`mse`, `{Huber: {delta: 2}}`) rather
-    than one per output (a mapping by output name, or a list in `outputs:` order)."""
+    than one per output (a mapping by output name, or a list in `outputs:` order).
+
+    A mapping of one key is one loss unless it names one of the `outputs` the spec names (a
+    Functional model's) or its value is no mapping of arguments (`{species: mse}`); where the spec names no
+    output (`[SINGLE]` of a Sequential model, `None` of a subclass) it is always one loss.
+    """
     if is_single_call("losses", loss):
         return True
     if isinstance(loss, dict) and len(loss) == 1:
+        if outputs is None or outputs == [SINGLE]:
+            return True
         ((key, value),) = loss.items()
-        return key not in (outputs or []) and (value is None or isinstance(value, dict))
+        return key not in outputs and (value is None or isinstance(value, dict))
     return False
 
 
@@ -67,7 +69,7 @@ def per_output_problem(spec: Spec, values: list[Any], what: str) -> str | None:
     outputs = output_names(spec)
     if outputs is None or len(values) == len(outputs):
         return None
-    if outputs == [""]:
+    if outputs == [SINGLE]:
         return f"expected one {what} for the model's one output, got {len(values)}"
     return (
         f"expected {len(outputs)} {PLURALS.get(what, what + 's')}, one per output "
@@ -102,14 +104,14 @@ def losses_by_output(spec: Spec) -> dict[str, tuple[KeyPath, Any]] | None:
 
 def output_loss(spec: Spec, output: str) -> Any:
     """The loss `output` trains with, as written (`mse`, `{Huber: {delta: 2}}`); `None` where it
-    has none. `output` is an output's name, or `""` for a model's only output."""
+    has none. `output` is an output's name, or `SINGLE` for a model's only output."""
     loss = spec.compile.loss
     if loss is None or one_loss(loss, output_names(spec)):
         return loss
     per_output = losses_by_output(spec)
     if per_output is None:  # a list for a subclass
         return loss[0] if isinstance(loss, list) and len(loss) == 1 else None
-    if output == "" and len(per_output) == 1:
+    if output == SINGLE and len(per_output) == 1:
         return next(iter(per_output.values()))[1]
     return per_output[output][1] if output in per_output else None
 
@@ -139,7 +141,7 @@ def weights_by_output(spec: Spec) -> dict[str, float] | list[float] | None:
     """
     weights = spec.compile.loss_weights
     outputs = output_names(spec)
-    if weights is None or outputs is None or outputs == [""]:
+    if weights is None or outputs is None or outputs == [SINGLE]:
         return weights
     by_name = by_output(spec, weights) if isinstance(weights, list) else weights
     lossy = loss_outputs(spec) or outputs
@@ -159,3 +161,76 @@ def metrics_by_output(spec: Spec) -> dict[str, list[Call]] | list[Call]:
             return {name: list(metrics) for name in outputs}
         return metrics
     return {name: value if isinstance(value, list) else [value] for name, value in metrics.items()}
+
+
+def loss_call(spec: Spec, output: str) -> tuple[str, dict[str, Any]]:
+    """The loss an output trains with, as (name, arguments); `("", {})` when there is none."""
+    call = as_call(output_loss(spec, output))
+    return (str(call[0]), dict(call[1])) if call is not None else ("", {})
+
+
+def loss_name(spec: Spec, output: str) -> str:
+    """The name of the loss an output trains with (`''` when the spec has none)."""
+    return loss_call(spec, output)[0]
+
+
+def loss_kind(spec: Spec, output: str) -> str:
+    """`sparse`, `categorical` or `binary` for an output trained with that kind of crossentropy
+    (their targets and predictions differ), else `''`."""
+    name = loss_name(spec, output).lower().replace("_", "")
+    if "crossentropy" not in name:
+        return ""
+    if "sparsecategorical" in name:
+        return "sparse"
+    if "categorical" in name:
+        return "categorical"
+    return "binary" if "binary" in name else ""
+
+
+def index_classes(spec: Spec, output: str, units: int) -> list[str] | None:
+    """Class names `0..n-1` for a classifier trained on integer labels (a crossentropy loss)."""
+    kind = loss_kind(spec, output)
+    if units > 1 and kind in ("sparse", "categorical"):
+        return [str(i) for i in range(units)]
+    if units == 1 and kind == "binary":
+        return ["0", "1"]
+    return None
+
+
+def keras_losses(spec: Spec) -> Placed | dict[str, Placed] | list[Placed] | None:
+    """`compile.loss` arranged as Keras should get it, each loss with where it is written.
+
+    A loss per output is by output name (`[loss]` of a one-output model is that loss); a list
+    for a subclass stays a list (Keras matches it to the model's own outputs); one loss for a
+    model with several outputs is given to each by name (so `loss_weights` can be too): the
+    same `Placed` for each, to be built once. Check `per_output_problem` first.
+    """
+    loss = spec.compile.loss
+    outputs = output_names(spec) or []
+    per_output = losses_by_output(spec)
+    if per_output is not None:
+        if outputs == [SINGLE] and isinstance(loss, list):
+            (only,) = per_output.values()
+            return only
+        return per_output
+    if isinstance(loss, list):  # a subclass: Keras matches it to the model's outputs
+        return [(("compile", "loss", i), value) for i, value in enumerate(loss)]
+    if loss is None:
+        return None
+    placed: Placed = (("compile", "loss"), loss)
+    return dict.fromkeys(outputs, placed) if len(outputs) > 1 else placed
+
+
+def keras_metrics(spec: Spec) -> list[Placed] | dict[str, list[Placed]]:
+    """`compile.metrics` arranged as Keras should get them (`metrics_by_output`), each metric
+    with where it is written: a list for every output at `compile.metrics[i]`, a mapping's at
+    `compile.metrics.<output>[i]`."""
+    written = spec.compile.metrics
+    listed = metrics_by_output(spec)
+    if isinstance(listed, list):
+        return [(("compile", "metrics", i), metric) for i, metric in enumerate(listed)]
+    placed: dict[str, list[Placed]] = {}
+    for out, calls in listed.items():
+        base: KeyPath = ("compile", "metrics", *(() if isinstance(written, list) else (out,)))
+        placed[out] = [((*base, i), metric) for i, metric in enumerate(calls)]
+    return placed

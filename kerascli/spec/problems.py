@@ -9,6 +9,10 @@ from dataclasses import asdict, dataclass
 
 KeyPath = tuple[str | int, ...]
 
+Finding = tuple[KeyPath, str, bool]
+"""What a check finds: where (a key path), what is wrong, and whether to point at the key
+rather than its value."""
+
 
 def format_path(path: Sequence[str | int]) -> str:
     """Render a key path as `model.sequential.layers[3].Dense.units`."""
@@ -100,6 +104,16 @@ class SpecError(KerasCliError):
     def __init__(self, problems: Sequence[Problem]):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class DataError(SpecError):
+    """Data that does not fit the spec: missing file, unknown column, bad value, bad shape.
+
+    Located in the data file (`file:row`) where a row is to blame. Exit code 2.
+    """
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None):
+        super().__init__([Problem(message, "", file, line)])
 
 
 def cause_line(exc: BaseException) -> str:

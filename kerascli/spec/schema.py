@@ -16,6 +16,10 @@ The schema mirrors `kerascli validate` as far as JSON Schema can:
 - Unknown Keras names are errors unless the spec has `plugins` or `extends` (which
   may define or bring in custom names); arguments of known classes are always checked.
 
+Long because the schema's parts (the models' structure, each family's names and arguments,
+the known-names overlay) refer to each other's `$defs` and are assembled in one pass; the
+`${VAR}` overlay, which only walks the result, is in `schema_interpolation`.
+
 Example:
 
     import json
@@ -31,8 +35,9 @@ import json
 from typing import Any
 
 from kerascli.spec import catalog
-from kerascli.spec.checks import RUN_DIR_DEFAULTS
+from kerascli.spec.facts import RUN_DIR_DEFAULTS, argument_family
 from kerascli.spec.models import FAMILY_KEY, Spec
+from kerascli.spec.schema_interpolation import with_interpolation
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILE = "kerascli.schema.json"
@@ -55,27 +60,6 @@ STEMS = {
 # Families written as calls at their own sites (`layers:`, `optimizer:`...): unknown names
 # there are errors without plugins. The others appear nested as argument values.
 CALL_FAMILIES = ("layers", "optimizers", "losses", "metrics", "callbacks")
-
-# `${VAR}` and `${VAR:-default}`, as `kerascli.spec.source` substitutes them.
-ENV_REFERENCE = r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}"
-INTERPOLATION: dict[str, Any] = {
-    "type": "string",
-    "pattern": f"^{ENV_REFERENCE}$",
-    "description": "`${VAR}` or `${VAR:-default}`: the variable's value, read as YAML "
-    "(`${EPOCHS:-10}` is the integer 10), is checked when the spec is loaded.",
-}
-INTERPOLATED: dict[str, Any] = {
-    "type": "string",
-    "pattern": ENV_REFERENCE,
-    "description": "A string with `${VAR}` or `${VAR:-default}` in it, checked once substituted.",
-}
-# Keywords that describe a value but do not constrain it: kept outside the interpolation union.
-_ANNOTATIONS = ("description", "examples", "default", "title", "deprecated", "$comment")
-# In-place applicators walked for values; `not`, `if` and `propertyNames` are left alone
-# (interpolation there would flip a condition or apply to keys, which are never substituted).
-_IN_PLACE = ("allOf", "then", "else")
-_UNIONS = ("anyOf", "oneOf")
-_SCALAR_TYPES = {"string", "integer", "number", "boolean"}
 
 # Structural rules of the models' validators, in JSON Schema. `ALWAYS` holds in every spec;
 # `COMPLETE` only in a spec that extends nothing (a child spec may leave them to its base).
@@ -119,28 +103,11 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/$defs/{name}"}
 
 
-def _argument_family(family: str, argument: str) -> str | None:
-    """The family of the values an argument takes, where its name tells."""
-    if argument.endswith("_initializer"):
-        return "initializers"
-    if argument.endswith("_regularizer"):
-        return "regularizers"
-    if argument.endswith("_constraint"):
-        return "constraints"
-    if argument in ("activation", "recurrent_activation"):
-        return "activations"
-    if family == "optimizers" and argument == "learning_rate":
-        return "schedules"
-    if family == "layers" and argument in ("layer", "backward_layer"):
-        return "layers"
-    return None
-
-
 def _arguments(family: str, signature: catalog.Signature) -> dict[str, Any]:
     """`{Class: {...}}`'s value: the constructor's arguments as properties."""
     properties: dict[str, Any] = {}
     for argument, info in signature.params.items():
-        nested = _argument_family(family, argument)
+        nested = argument_family(argument)
         schema: dict[str, Any] = _ref(STEMS[nested]) if nested else {}
         if "default" in info:
             schema["default"] = info["default"]
@@ -269,98 +236,6 @@ def _structure(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return relaxed, complete
 
 
-def _target(node: dict[str, Any], defs: dict[str, Any]) -> Any:
-    ref = node.get("$ref", "")
-    return defs.get(ref[8:], True) if ref.startswith("#/$defs/") else True
-
-
-def _types(node: dict[str, Any]) -> set[str] | None:
-    kind = node.get("type")
-    return None if kind is None else {kind} if isinstance(kind, str) else set(kind)
-
-
-def _takes_scalar(node: Any, defs: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
-    """Whether `node` may accept a (non-null) scalar: a number, boolean or string."""
-    if not isinstance(node, dict):
-        return node is not False
-    if "$ref" in node:
-        if node["$ref"] in seen:
-            return False
-        if not _takes_scalar(_target(node, defs), defs, seen | {node["$ref"]}):
-            return False
-    types = _types(node)
-    if types is not None and not types & _SCALAR_TYPES:
-        return False
-    values = node["enum"] if "enum" in node else [node["const"]] if "const" in node else None
-    if values is not None and not any(isinstance(v, (str, int, float)) for v in values):
-        return False
-    if "allOf" in node and not all(_takes_scalar(s, defs, seen) for s in node["allOf"]):
-        return False
-    return all(
-        any(_takes_scalar(s, defs, seen) for s in node[key]) for key in _UNIONS if key in node
-    )
-
-
-def _rejects_reference(node: Any, defs: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
-    """Whether `node` rejects a `${VAR}` string (conservatively: unknown means no)."""
-    if not isinstance(node, dict):
-        return node is False
-    if "$ref" in node and node["$ref"] not in seen:
-        if _rejects_reference(_target(node, defs), defs, seen | {node["$ref"]}):
-            return True
-    types = _types(node)
-    if types is not None and "string" not in types:
-        return True
-    if any(key in node for key in ("enum", "const", "pattern")):
-        return True
-    if any(_rejects_reference(s, defs, seen) for s in node.get("allOf", [])):
-        return True
-    return any(
-        all(_rejects_reference(s, defs, seen) for s in node[key]) for key in _UNIONS if key in node
-    )
-
-
-def _admit_reference(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    """`node`, or a union of it with a `${VAR}` value (free text with a pattern: any `${...}`)."""
-    if not (_takes_scalar(node, defs) and _rejects_reference(node, defs)):
-        return node
-    reference = _ref("Interpolated" if "pattern" in node else "Interpolation")
-    if set(node) - set(_ANNOTATIONS) == {"anyOf"}:
-        return {**node, "anyOf": [*node["anyOf"], reference]}
-    kept = {k: v for k, v in node.items() if k in _ANNOTATIONS}
-    core = {k: v for k, v in node.items() if k not in _ANNOTATIONS}
-    return {**kept, "anyOf": [core, reference]}
-
-
-def _with_interpolation(node: Any, defs: dict[str, Any], wrap: bool = True) -> Any:
-    """Let every scalar value schema under `node` also take a `${VAR}` interpolation.
-
-    `wrap` is false for the members of a union (the union itself takes it) and for `$defs`
-    roots (a def may check keys too; the places that use it for values take it instead).
-    """
-    if not isinstance(node, dict):
-        return node
-    if wrap:
-        node = _admit_reference(node, defs)
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key in ("properties", "patternProperties", "$defs"):
-            out[key] = {k: _with_interpolation(v, defs, key != "$defs") for k, v in value.items()}
-        elif key in ("items", "additionalProperties", "contains", "unevaluatedProperties"):
-            out[key] = _with_interpolation(value, defs)
-        elif key == "prefixItems":
-            out[key] = [_with_interpolation(v, defs) for v in value]
-        elif key in _UNIONS:
-            out[key] = [_with_interpolation(v, defs, wrap=False) for v in value]
-        elif key in _IN_PLACE:
-            items = value if isinstance(value, list) else [value]
-            done = [_with_interpolation(v, defs) for v in items]
-            out[key] = done if isinstance(value, list) else done[0]
-        else:
-            out[key] = value
-    return out
-
-
 def _known_names() -> dict[str, Any]:
     """Overlay: every call site names a Keras class or identifier (specs without plugins)."""
     node = {
@@ -448,8 +323,7 @@ def spec_schema() -> dict[str, Any]:
         ],
         "$defs": defs,
     }
-    document = _with_interpolation(document, defs, wrap=False)
-    document["$defs"].update(Interpolation=INTERPOLATION, Interpolated=INTERPOLATED)
+    document = with_interpolation(document, defs)
     return document
 
 

@@ -28,15 +28,6 @@ def write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="package")
-def iris_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One completed 2-epoch iris run, shared by the CLI tests (read it, never train into it)."""
-    runs = tmp_path_factory.mktemp("shared-runs")
-    result = invoke("train", IRIS, "--epochs", "2", "--runs-dir", runs, "--quiet")
-    assert result.code == 0, result.err
-    return runs / "iris-mlp" / "1"
-
-
 @pytest.fixture
 def iris_copy(tmp_path: Path) -> Path:
     """A folder holding a copy of the iris data, for specs that name `iris.csv` beside them."""

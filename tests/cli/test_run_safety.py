@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import pytest
 
 from kerascli.run.rundir import HOST
 
-from .conftest import IRIS, ROOT, write
+from .conftest import IRIS, ROOT, invoke, write
 
 fcntl = pytest.importorskip("fcntl")  # locks and signals as on Linux and macOS
 
@@ -66,6 +67,25 @@ def interrupted_backup(cli, tmp_path: Path, backup: str = "BackupAndRestore") ->
     return backup_dir
 
 
+@pytest.fixture(scope="module")
+def died(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder where run 1 of `backup_specs` died after epoch 2 and left its backup, trained
+    once for the tests that only resume from (or damage) a copy of it."""
+    folder = tmp_path_factory.mktemp("died")
+    dies, _ = backup_specs(folder)
+    assert invoke("train", dies, "--runs-dir", folder / "runs", "--quiet").code == 1
+    return folder
+
+
+@pytest.fixture
+def backup(died: Path, tmp_path: Path) -> Path:
+    """In a copy of `died` in tmp_path: the backup directory run 1 left (after epoch 2)."""
+    shutil.copytree(died, tmp_path, dirs_exist_ok=True)
+    (backup_dir,) = (tmp_path / "runs" / "iris-mlp").glob("backup-*")
+    assert json.loads((backup_dir / "training_metadata.json").read_text())["epoch"] == 2
+    return backup_dir
+
+
 # --- 1. a broken backup does not block later runs ---------------------------------------
 
 
@@ -99,9 +119,8 @@ def _negative_epoch(backup: Path) -> None:
     [_empty_metadata, _cut_weights, _no_weights, _epochs_beyond_fit, _epoch_true, _negative_epoch],
 )
 def test_broken_backup_is_moved_aside_and_training_starts_afresh(
-    cli, tmp_path: Path, damage
+    cli, tmp_path: Path, backup: Path, damage
 ) -> None:
-    backup = interrupted_backup(cli, tmp_path)
     damage(backup)
     _, again = backup_specs(tmp_path)
     result = cli("train", again, "--runs-dir", tmp_path / "runs", "--quiet")
@@ -116,10 +135,9 @@ def test_broken_backup_is_moved_aside_and_training_starts_afresh(
     assert not backup.exists()  # the new run's backup, removed by Keras as it completed
 
 
-def test_a_backup_of_every_epoch_is_resumed_from(cli, tmp_path: Path) -> None:
+def test_a_backup_of_every_epoch_is_resumed_from(cli, tmp_path: Path, backup: Path) -> None:
     # Keras's `epoch` counts the epochs done: 4 of 4 is a run that died before Keras removed
     # its backup, and is resumed from (nothing left to train), not set aside.
-    backup = interrupted_backup(cli, tmp_path)
     (backup / "training_metadata.json").write_text('{"epoch": 4, "batch": 0}')
     _, again = backup_specs(tmp_path)
     result = cli("train", again, "--runs-dir", tmp_path / "runs", "--quiet")
@@ -169,8 +187,7 @@ def held(tmp_path: Path) -> Iterator[Any]:
         handle.close()
 
 
-def test_a_backup_in_use_is_not_shared(cli, tmp_path: Path, held) -> None:
-    backup = interrupted_backup(cli, tmp_path)
+def test_a_backup_in_use_is_not_shared(cli, tmp_path: Path, backup: Path, held) -> None:
     held(backup)
     metadata = (backup / "training_metadata.json").read_bytes()
     dies, again = backup_specs(tmp_path)
@@ -188,8 +205,7 @@ def test_a_backup_in_use_is_not_shared(cli, tmp_path: Path, held) -> None:
     assert json.loads((second / "training_metadata.json").read_text())["epoch"] == 2
 
 
-def test_a_lock_left_by_a_dead_process_is_taken_over(cli, tmp_path: Path) -> None:
-    backup = interrupted_backup(cli, tmp_path)
+def test_a_lock_left_by_a_dead_process_is_taken_over(cli, tmp_path: Path, backup: Path) -> None:
     lock = backup.with_name(f".{backup.name}.lock")
     lock.write_text(json.dumps({"run": "runs/gone/1", "pid": 999_999_999, "host": HOST}))
     _, again = backup_specs(tmp_path)
@@ -200,19 +216,57 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(cli, tmp_path: Path) -> Non
     assert not lock.exists()  # released as the run ended
 
 
-def test_resumed_run_names_the_run_it_resumed(cli, tmp_path: Path) -> None:
+def test_the_next_run_of_the_model_resumes_and_names_the_run_it_resumed(
+    cli, tmp_path: Path
+) -> None:
     backup = interrupted_backup(cli, tmp_path)
-    first, second = tmp_path / "runs" / "iris-mlp" / "1", tmp_path / "runs" / "iris-mlp" / "2"
+    runs = tmp_path / "runs"
+    first, other, resumed = (runs / "iris-mlp" / str(n) for n in (1, 2, 3))
     assert json.loads((backup / "writer.json").read_text())["run"] == str(first.resolve())
     _, again = backup_specs(tmp_path)
-    assert cli("train", again, "--runs-dir", tmp_path / "runs", "--quiet").code == 0
-    assert epochs(second) == [3, 4]
-    assert record(second)["resumed_from"] == {"run": str(first.resolve()), "epoch": 3}
-    assert record(second)["backup"] == record(first)["backup"] == str(backup.resolve())
+    # another model (more units) does not resume from this backup: it starts at epoch 1
+    wider = ("--set", "model.sequential.layers[1].Dense.units=24")
+    assert cli("train", again, *wider, "--runs-dir", runs, "--quiet").code == 0
+    assert epochs(other) == [1, 2, 3, 4] and "resumed_from" not in record(other)
+    assert backup.is_dir()
+    result = cli("train", again, "--runs-dir", runs, "--quiet")
+    assert result.code == 0, result.err
+    assert epochs(resumed) == [3, 4]  # epochs 1-2 were done (and backed up) by the first run
+    assert record(resumed)["resumed_from"] == {"run": str(first.resolve()), "epoch": 3}
+    assert record(resumed)["backup"] == record(first)["backup"] == str(backup.resolve())
     assert "resumed_from" not in record(first)
+    assert not backup.exists()  # Keras removes it once training ends
+    assert cli("runs", runs, "--json").json()["runs"][-1]["n"] == 3  # a backup is no run
 
 
-# --- 4. and 5. SIGTERM and SIGKILL, with real processes -----------------------------------
+# --- 4. and 5. SIGTERM and SIGKILL: in this process, then with real processes (slow lane) ---
+
+TERMINATE = """
+import os
+import signal
+
+import keras
+
+class Terminate(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+            raise RuntimeError("kerascli set no SIGTERM handler: none sent")
+        os.kill(os.getpid(), signal.SIGTERM)  # what `kill <pid>` sends
+"""
+
+
+def test_sigterm_marks_the_run_terminated(cli, tmp_path: Path) -> None:
+    write(tmp_path, "terminate.py", TERMINATE)
+    spec = write(
+        tmp_path, "spec.yaml", f"extends: {IRIS}\nplugins: [terminate.py]\ncallbacks: [Terminate]\n"
+    )
+    result = cli("train", spec, "--runs-dir", tmp_path / "runs", "--quiet")
+    assert result.code == 143, result.err
+    run = tmp_path / "runs" / "iris-mlp" / "1"
+    assert "error: terminated (SIGTERM)" in result.err
+    assert f"run {run} is marked terminated" in result.err
+    assert record(run)["status"] == "terminated"
+    assert (run / "train.log").read_text().splitlines()[-1] == "terminated"
 
 
 def _start(spec: Path, runs: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -268,6 +322,7 @@ def ended(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     }
 
 
+@pytest.mark.slow
 def test_concurrent_runs_back_up_to_their_own_directories(ended) -> None:
     backups = {record(ended["termed"])["backup"], record(ended["killed"])["backup"]}
     assert len(backups) == 2
@@ -275,7 +330,8 @@ def test_concurrent_runs_back_up_to_their_own_directories(ended) -> None:
     assert f"{first}-2" in backups
 
 
-def test_sigterm_marks_the_run_terminated_and_exits_143(ended) -> None:
+@pytest.mark.slow
+def test_sigterm_to_a_process_marks_its_run_terminated_and_exits_143(ended) -> None:
     assert ended["codes"][0] == 143, ended["output"]
     run = ended["termed"]
     assert record(run)["status"] == "terminated"
@@ -285,6 +341,7 @@ def test_sigterm_marks_the_run_terminated_and_exits_143(ended) -> None:
     assert (run / "train.log").read_text().splitlines()[-1] == "terminated"
 
 
+@pytest.mark.slow
 def test_a_killed_run_is_listed_dead(cli, ended) -> None:
     assert ended["codes"][1] == -signal.SIGKILL
     assert record(ended["killed"])["status"] == "running"  # it could not write anything else

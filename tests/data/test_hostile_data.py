@@ -532,14 +532,6 @@ def test_separate_files_take_the_training_file_classes(tmp_path: Path) -> None:
 # The CLI: train, evaluate --data and predict, through one trained run
 
 
-@pytest.fixture(scope="module")
-def iris_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    runs = tmp_path_factory.mktemp("hostile-runs")
-    result = invoke("train", IRIS, "--epochs", "1", "--runs-dir", runs, "--quiet")
-    assert result.code == 0, result.err
-    return runs / "iris-mlp" / "1"
-
-
 def _hostile_files(folder: Path) -> Iterator[tuple[Path, str]]:
     """Data files that must be refused, each with (part of) the message that says why."""
     yield _iris_with(folder, 9, 0, "nan", "nan.csv"), "nan.csv:10: non-finite value 'nan'"

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from kerascli.spec import load_spec
-from kerascli.spec.monitor import train_log_names
+from kerascli.spec.log_names import train_log_names
 from tests.conftest import SPECS, invoke
 
 SPREAD = '''

@@ -114,18 +114,14 @@ def _evil(folder: Path) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("where", ["here", "elsewhere"])
 def test_a_spec_edited_to_name_other_code_needs_trust(
-    tmp_path: Path, where: str, digits_sample: Path
+    iris_run: Path, tmp_path: Path, where: str
 ) -> None:
     """A run without plugins whose spec.yaml was edited to import a file or a module: refused,
     whether or not the run moved."""
-    trained = invoke(
-        "train", SPECS / "iris_mlp.yaml", "--epochs", "1", "--runs-dir", tmp_path, "--json"
-    )
-    assert trained.code == 0, trained.err
-    run = Path(trained.json()["run_dir"])
-    if where == "elsewhere":
-        shutil.copytree(run, tmp_path / "moved")
-        run = tmp_path / "moved"
+    if where == "here":
+        run = _copy_as_made_here(iris_run, tmp_path / "run")
+    else:
+        run = Path(shutil.copytree(iris_run, tmp_path / "moved"))
     evil, marker = _evil(tmp_path)
     spec = run / "spec.yaml"
     saved = yaml.safe_load(spec.read_text(encoding="utf-8"))

@@ -16,16 +16,9 @@ import pytest
 import yaml
 
 from kerascli.spec import load_spec, load_spec_dict
+from kerascli.spec.log_names import direction, metric_args, snake_case, train_log_names
 from kerascli.spec.models import Spec
-from kerascli.spec.monitor import (
-    check_monitors,
-    direction,
-    metric_args,
-    monitors,
-    path_fields,
-    snake_case,
-    train_log_names,
-)
+from kerascli.spec.monitor import check_monitors, monitors, path_fields
 from kerascli.spec.outputs import (
     losses_by_output,
     metrics_by_output,

@@ -1,4 +1,4 @@
-"""`kerascli schema` and `kerascli init` (registered on the main app)."""
+"""`kerascli schema` and `kerascli init`: files to start from and to edit specs with."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from kerascli.cli import render
-from kerascli.cli.app import EXIT_INVALID, JsonOpt, app
+from kerascli.cli.command import command
+from kerascli.cli.errors import InvalidArgument
+from kerascli.cli.options import JsonOpt
 
 
-@app.command()
+@command
 def schema(
     output: Annotated[
         Path | None,
@@ -24,18 +26,16 @@ def schema(
 
     text = schema_text()
     if output is None:
-        render.json_stream.write(text)  # stdout, also in --json mode
+        render.write_stdout(text)  # stdout, also in --json mode
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    size = len(text.encode("utf-8"))
+    size = render.write_file(output, text)
     if json_:
         render.print_json({"ok": True, "output": str(output), "bytes": size})
     else:
         render.stderr.print(f"wrote {output} ({size // 1024} KB)")
 
 
-@app.command()
+@command
 def init(
     file: Annotated[Path, typer.Argument(help="Where to write the spec.")] = Path("spec.yaml"),
     template: Annotated[
@@ -56,11 +56,7 @@ def init(
     except UnknownTemplate as exc:
         raise typer.BadParameter(str(exc), param_hint="'--template'") from None
     except FileExistsError as exc:
-        if json_:
-            render.print_json({"ok": False, "errors": [{"message": str(exc)}]})
-        else:
-            render.error(str(exc))
-        raise typer.Exit(EXIT_INVALID) from None
+        raise InvalidArgument(str(exc)) from None
     schema_path = file.parent / SCHEMA_FILE
     if json_:
         render.print_json(

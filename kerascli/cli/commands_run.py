@@ -1,0 +1,214 @@
+"""The commands that train and use models: `train`, `evaluate`, `predict` and `runs`."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kerascli.cli import render
+from kerascli.cli.command import command
+from kerascli.cli.errors import GateFailed
+from kerascli.cli.options import (
+    BareSpecOpt,
+    CompareOpt,
+    EpochsOpt,
+    InputFileArg,
+    JsonOpt,
+    KeepOpt,
+    NameOpt,
+    PredictionsOpt,
+    QuietOpt,
+    RequireOpt,
+    RunsDirArg,
+    RunsDirOpt,
+    SetOpt,
+    SpecArg,
+    TargetArg,
+    TrustOpt,
+    VerboseOpt,
+)
+
+
+@command
+def train(
+    spec: SpecArg,
+    set_: SetOpt = None,
+    epochs: EpochsOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+    name: NameOpt = None,
+    require: RequireOpt = None,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Train a spec: compile, fit, evaluate and save into runs/<name>/<n>/."""
+    from kerascli.run.rundir import RunDir
+    from kerascli.spec import load_spec
+
+    _check_run_name(name)
+    overrides = [*(set_ or []), *([f"fit.epochs={epochs}"] if epochs else [])]
+    loaded = load_spec(spec, overrides)
+    gates = _gates(require)
+    from kerascli.run.progress import use_plain
+    from kerascli.run.trainer import train as run_training
+
+    stream = sys.stderr if json_ else sys.stdout
+    result = run_training(
+        loaded, runs_dir, name, stream=stream, plain=use_plain(stream, quiet), gates=gates
+    )
+    gate_results = _apply_gates(gates, result.flat_metrics(), json_)
+    if gate_results:
+        RunDir.open(result.path).update(gates=[r.to_dict() for r in gate_results])
+    passed = all(r.passed for r in gate_results)
+    if json_:
+        render.print_json(
+            {
+                "ok": passed,
+                "run_dir": str(result.path),
+                "status": result.status,
+                "metrics": result.metrics,
+                "epochs": len(result.history),
+                "gates": [r.to_dict() for r in gate_results],
+            }
+        )
+    else:
+        render.stdout.print(render.metrics_table("metrics", result.metrics))
+        render.stdout.print(f"run: [bold]{result.path}[/bold]")
+    if not passed:
+        raise GateFailed()
+
+
+def _check_run_name(name: str | None) -> None:
+    """`--name`, if given, names one directory."""
+    from kerascli.spec.models import NAME_PATTERN
+
+    if name is not None and not re.match(NAME_PATTERN, name):
+        raise typer.BadParameter(
+            f"{name!r} is not a run name (letters, digits, '_', '.', '-'; no '/')",
+            param_hint="--name",
+        )
+
+
+def _gates(texts: list[str] | None) -> list[Any]:
+    from kerascli.run.gates import parse_gates
+
+    return parse_gates(texts or [])
+
+
+def _apply_gates(gates: list[Any], metrics: dict[str, float], json_: bool) -> list[Any]:
+    """Check the gates; when one failed, show them all (stderr) unless in --json mode."""
+    from kerascli.run.gates import check_gates
+
+    results = check_gates(gates, metrics)
+    if not json_ and any(not r.passed for r in results):
+        render.stderr.print(render.gates_table(results))
+    return results
+
+
+@command
+def evaluate(
+    target: TargetArg,
+    spec: BareSpecOpt = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Evaluate on this whole file.", exists=True)
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="Split of the spec's data.")] = "test",
+    require: RequireOpt = None,
+    trust: TrustOpt = False,
+    verbose: VerboseOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Evaluate a trained model on a split of its spec's data, or on a data file."""
+    gates = _gates(require)
+    from kerascli.run.inference import evaluate as run_evaluate
+    from kerascli.run.inference import load_run
+
+    run = load_run(target, spec, trust=trust)
+    metrics = run_evaluate(run, split, data)
+    gate_results = _apply_gates(gates, metrics, json_)
+    passed = all(r.passed for r in gate_results)
+    where = str(data) if data else split
+    if json_:
+        render.print_json(
+            {
+                "ok": passed,
+                "target": str(target),
+                "data": where,
+                "metrics": metrics,
+                "gates": [r.to_dict() for r in gate_results],
+            }
+        )
+    else:
+        render.stdout.print(render.metrics_table(f"evaluate {target}", {where: metrics}))
+    if not passed:
+        raise GateFailed()
+
+
+@command
+def predict(
+    target: TargetArg,
+    input_file: InputFileArg,
+    output: PredictionsOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the --output file if it exists.")
+    ] = False,
+    keep: KeepOpt = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+    spec: BareSpecOpt = None,
+    trust: TrustOpt = False,
+    verbose: VerboseOpt = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Predict with a trained model; prints CSV, or writes the --output file's format."""
+    from kerascli.run.inference import load_run
+    from kerascli.run.inference import predict as run_predict
+    from kerascli.run.outputs import check_output, table_text
+
+    if output is not None:  # before loading anything
+        check_output(output, force, keep or [])
+    run = load_run(target, spec, trust=trust)
+    result = run_predict(run, input_file, output, batch_size, keep or [], force)
+    columns = result.pop("predictions")
+    if json_:
+        if output is None:
+            result["predictions"] = {k: v.tolist() for k, v in columns.items()}
+        render.print_json({"ok": True, **result})
+    elif output is None:
+        sys.stdout.write(table_text(columns, result["rows"]))
+    else:
+        render.stdout.print(render.predictions_written(output, result["rows"], result["columns"]))
+
+
+@command
+def runs(
+    runs_dir: RunsDirArg = Path("runs"), compare: CompareOpt = None, json_: JsonOpt = False
+) -> None:
+    """List runs (name, n, status, date, duration, metrics), or compare two."""
+    from kerascli.run.runs import compare_runs, list_runs, resolve_run
+
+    if compare:
+        try:
+            a, b = (resolve_run(ref, runs_dir) for ref in compare)
+        except FileNotFoundError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--compare") from None
+        diff = compare_runs(a, b)
+        if json_:
+            render.print_json(diff)
+        else:
+            for table in render.comparison(diff, a, b):
+                render.stdout.print(table)
+        return
+    records = list_runs(runs_dir)
+    if json_:
+        render.print_json({"runs_dir": str(runs_dir), "runs": records})
+    elif not records:
+        render.stdout.print(render.text(f"no runs in {runs_dir}"))
+    else:
+        render.stdout.print(render.runs_table(records, str(runs_dir)))
+        for record in records:  # why a run is `unreadable`: its file and what is wrong with it
+            if record["status"] == "unreadable" and "error" in record:
+                render.stderr.print(render.text(f"warning: {record['error']}"))

@@ -1,0 +1,92 @@
+"""The commands that read specs: `validate`, `summary` and `config` (no training)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kerascli.cli import render
+from kerascli.cli.command import command
+from kerascli.cli.errors import EXIT_INVALID, EXIT_OK
+from kerascli.cli.options import DebugOpt, JsonOpt, SetOpt, SpecArg, SpecsArg
+
+DeepOpt = Annotated[bool, typer.Option("--deep", help="Also build each model with Keras.")]
+
+
+@command
+def validate(
+    specs: SpecsArg,
+    deep: DeepOpt = False,
+    set_: SetOpt = None,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Check specs: YAML, schema, Keras names and arguments, graph, files. No TensorFlow unless --deep."""
+    results: list[dict[str, Any]] = []
+    for path in specs:
+        problems = _problems(path, deep, set_ or [], debug)
+        results.append(
+            {"file": str(path), "ok": not problems, "errors": [p.to_dict() for p in problems]}
+        )
+        if json_:
+            continue
+        if problems:
+            render.stderr.print(render.problems_text(problems), end="")
+        else:
+            render.stdout.print(f"[green]ok[/green] {path}")
+    failed = [r for r in results if not r["ok"]]
+    if json_:
+        render.print_json({"ok": not failed, "specs": results})
+    elif failed:
+        n = sum(len(r["errors"]) for r in failed)
+        render.stderr.print(
+            f"[red]{n} problem{'s' if n != 1 else ''} in {len(failed)} of {len(results)} spec(s)[/red]"
+        )
+    raise typer.Exit(EXIT_INVALID if failed else EXIT_OK)
+
+
+def _problems(path: Path, deep: bool, overrides: list[str], debug: bool) -> list[Any]:
+    """What is wrong with one spec (the traceback shown with --debug); empty when it is valid."""
+    from kerascli.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(path, overrides)
+        if deep:
+            from kerascli.model.builder import build_model
+
+            build_model(spec)
+    except SpecError as exc:
+        if debug:
+            traceback.print_exception(exc)
+        return exc.problems
+    return []
+
+
+@command
+def summary(spec: SpecArg, set_: SetOpt = None, json_: JsonOpt = False) -> None:
+    """Build the model and print its layers, output shapes and parameter counts."""
+    from kerascli.api import build_model, load_spec
+    from kerascli.cli.summary import model_summary, summary_table
+
+    data = model_summary(build_model(load_spec(spec, set_ or ())))
+    if json_:
+        render.print_json(data)
+    else:
+        render.stdout.print(summary_table(data))
+
+
+@command
+def config(spec: SpecArg, set_: SetOpt = None, json_: JsonOpt = False) -> None:
+    """Print the fully resolved spec (extends, --set and ${ENV} applied), as `train` would use it."""
+    from kerascli.spec import load_spec
+    from kerascli.spec.dump import resolved_spec, to_yaml
+
+    data = resolved_spec(load_spec(spec, set_ or ()))
+    if json_:
+        render.print_json(data)
+    else:
+        sys.stdout.write(to_yaml(data))

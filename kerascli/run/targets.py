@@ -1,0 +1,133 @@
+"""Targets checked against their loss and output before anything trains, and
+`fit.class_weight` as Keras takes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kerascli.data import Data
+from kerascli.model.builder import Builder
+from kerascli.spec.facts import SINGLE
+from kerascli.spec.models import Spec
+from kerascli.spec.outputs import loss_kind, loss_name, losses_by_output
+from kerascli.spec.problems import KerasCliError
+
+
+def class_weight(spec: Spec, data: Data) -> dict[int, float] | None:
+    """`fit.class_weight` as Keras takes it, by class index (`balanced`: inverse frequency)."""
+    weights = spec.fit.class_weight
+    if weights is None:
+        return None
+    y = data.splits["train"].y
+    if isinstance(y, dict):
+        raise KerasCliError("fit.class_weight applies to one-output models only")
+    assert y is not None
+    if weights == "balanced":
+        ids, counts = np.unique(y, return_counts=True)
+        return {int(i): float(len(y) / (len(ids) * c)) for i, c in zip(ids, counts, strict=True)}
+    classes = data.classes.get(SINGLE, [])
+    out: dict[int, float] = {}
+    for key, value in weights.items():
+        if isinstance(key, str) and key in classes:
+            out[classes.index(key)] = float(value)
+        else:
+            try:
+                out[int(key)] = float(value)
+            except ValueError:
+                raise KerasCliError(
+                    f"fit.class_weight: unknown class '{key}' (classes: {', '.join(classes)})"
+                ) from None
+    return out
+
+
+def _output_path(spec: Spec, output: str) -> tuple[str | int, ...]:
+    """Where the layer giving `output` is written in the spec."""
+    model = spec.model
+    if model.sequential is not None:
+        return ("model", "sequential", "layers", len(model.sequential.layers) - 1)
+    if model.functional is not None:
+        fn = model.functional
+        node = output if output != SINGLE else fn.output_names[0]
+        return ("model", "functional", "layers", node)
+    return ("model", "subclass", "args")
+
+
+def _output_tensors(model: Any, data: Data) -> Any:
+    """The model's output tensor(s): symbolic for Sequential and Functional models, from one
+    row of data for a subclass; `None` when that cannot run yet (e.g. before `adapt`)."""
+    try:
+        output = model.output  # a Functional model's (a dict for several outputs)
+    except (AttributeError, ValueError):
+        output = None
+    if output is None:
+        outputs = getattr(model, "outputs", None)  # a Sequential model's
+        output = outputs[0] if outputs and len(outputs) == 1 else None
+    if output is not None:
+        return output
+    x = data.splits["train"].x
+    sample = {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
+    try:
+        return model(sample, training=False)
+    except Exception:  # training reports what is wrong, with more context
+        return None
+
+
+def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
+    """Targets must suit their loss and output, before anything trains:
+
+    - class ids with a sparse categorical loss fit the output: ids 0..n-1 need n units (Keras
+      would fail mid-fit with `indices[0] = 2 is not in [0, 2)`);
+    - a categorical (not sparse) crossentropy gets one-hot rows, not one class per row.
+    """
+    spec = builder.spec
+    loss_text = str(spec.compile.loss).lower().replace("_", "")
+    if "categorical" not in loss_text:
+        return
+    raw = _output_tensors(model, data)
+    if raw is None:
+        return
+    raw = raw if isinstance(raw, dict) else {SINGLE: raw}
+    outputs = dict(raw) if len(raw) > 1 else {SINGLE: next(iter(raw.values()))}
+    for name, tensor in outputs.items():
+        kind = loss_kind(spec, name)
+        if kind in ("sparse", "categorical"):
+            _check_output(builder, name, kind, tensor.shape[-1], _targets(data, name))
+
+
+def _targets(data: Data, output: str) -> list[np.ndarray]:
+    """The targets of `output` in each split that has some."""
+    ids: list[Any] = [
+        s.y if output == SINGLE or not isinstance(s.y, dict) else s.y.get(output)
+        for s in data.splits.values()
+    ]
+    return [np.asarray(i) for i in ids if i is not None and np.size(i)]
+
+
+def _check_output(
+    builder: Builder, name: str, kind: str, units: int | None, arrays: list[np.ndarray]
+) -> None:
+    """Numeric targets `arrays` of output `name` (`units` wide) against its loss `kind`."""
+    spec = builder.spec
+    if not arrays or units is None or not np.issubdtype(arrays[0].dtype, np.number):
+        return
+    one_per_row = arrays[0].ndim == 1 or arrays[0].shape[-1] == 1
+    if kind == "categorical" and one_per_row and units > 1:
+        per_output = losses_by_output(spec) or {}
+        loss_path = per_output[name][0] if name in per_output else ("compile", "loss")
+        raise builder.error(
+            loss_path,
+            f"{loss_name(spec, name)} wants one-hot targets ({units} columns), but the "
+            "target has one class per row: use sparse_categorical_crossentropy",
+        )
+    if kind != "sparse":
+        return
+    top = int(max(i.max() for i in arrays))
+    if top >= units:
+        label = f"output '{name}'" if name else "the output layer"
+        raise builder.error(
+            _output_path(spec, name),
+            f"the target has {top + 1} classes (ids 0 to {top}) but {label} gives "
+            f"{units} unit{'s' if units != 1 else ''}; give it {top + 1} units",
+        )
