@@ -13,19 +13,6 @@ from typing import Any
 
 CATALOG_FILE = Path(__file__).with_name("keras_catalog.json")
 
-FAMILIES = (
-    "layers",
-    "optimizers",
-    "schedules",
-    "losses",
-    "metrics",
-    "callbacks",
-    "initializers",
-    "regularizers",
-    "constraints",
-    "activations",
-)
-
 # Families whose classes may appear nested as an argument value, e.g.
 # `kernel_regularizer: {L2: {l2: 0.01}}` or `layer: {LSTM: {units: 8}}`.
 NESTED_FAMILIES = ("layers", "schedules", "initializers", "regularizers", "constraints")
