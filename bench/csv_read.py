@@ -43,7 +43,7 @@ def worker(side: str, path: str, with_labels: bool) -> dict[str, float]:
     import numpy as np
 
     if side == "kerascli":
-        from kerascli.data.tables import class_names, labels, numeric, read_table
+        from kerascli.data.read import class_names, labels, numeric, read_table
     imported_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     names = [f"x{j}" for j in range(FEATURES)]

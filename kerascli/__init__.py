@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kerascli.api import RunFailed, RunInterrupted
     from kerascli.spec import KerasCliError, Spec, SpecError, load_spec
 
 __version__ = "0.1.0"
 
 _FROM_SPEC = {"KerasCliError", "Spec", "SpecError", "load_spec"}  # Pydantic, not TensorFlow
-_LAZY = {"build_model", "train", "evaluate", "predict"}
+_LAZY = {"build_model", "train", "evaluate", "predict", "RunFailed", "RunInterrupted"}
 
 
 def __getattr__(name: str) -> Any:
@@ -34,4 +35,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'kerascli' has no attribute {name!r}")
 
 
-__all__ = ["KerasCliError", "Spec", "SpecError", "__version__", "load_spec", *sorted(_LAZY)]
+__all__ = [
+    "KerasCliError",
+    "RunFailed",
+    "RunInterrupted",
+    "Spec",
+    "SpecError",
+    "__version__",
+    "build_model",
+    "evaluate",
+    "load_spec",
+    "predict",
+    "train",
+]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from kerascli.run.rundir import RunFailed, RunInterrupted
 from kerascli.spec import Spec, load_spec
 
 
@@ -26,7 +27,7 @@ def build_model(spec: Spec) -> Any:
 def train(spec: Spec, runs_dir: str | Path = "runs", name: str | None = None, **kwargs: Any) -> Any:
     """Train a spec into `runs_dir/<name>/<n>/`; returns a `RunResult` (path, metrics, history).
     A run that ends early raises `RunFailed` (its `cause`: what ended it) or `RunInterrupted`
-    (`kerascli.run.rundir`), each with the `run_dir` it marked."""
+    (`kerascli.RunFailed`, `kerascli.RunInterrupted`), each with the `run_dir` it marked."""
     from kerascli.run.trainer import train as _train
 
     return _train(spec, runs_dir=runs_dir, name=name, **kwargs)
@@ -42,7 +43,7 @@ def evaluate(
     """Metrics of a run's model (or a MODEL.keras with `spec`) on a split or a data file;
     `trust` imports the plugin code of a run that came from elsewhere."""
     from kerascli.run.inference import evaluate as _evaluate
-    from kerascli.run.inference import load_run
+    from kerascli.run.saved_run import load_run
 
     return _evaluate(load_run(target, spec, trust), split, data)
 
@@ -60,12 +61,20 @@ def predict(
     """Predictions of a run's model on a CSV/TSV/NPZ/NPY file, as named columns (and a file
     in the format `output`'s extension names; `force` overwrites it). `keep` passes input
     columns through; `trust` imports the plugin code of a run that came from elsewhere."""
-    from kerascli.run.inference import load_run
     from kerascli.run.inference import predict as _predict
+    from kerascli.run.saved_run import load_run
 
     return _predict(
         load_run(target, spec, trust), input_file, output, batch_size, keep or [], force
     )
 
 
-__all__ = ["build_model", "evaluate", "load_spec", "predict", "train"]
+__all__ = [
+    "RunFailed",
+    "RunInterrupted",
+    "build_model",
+    "evaluate",
+    "load_spec",
+    "predict",
+    "train",
+]

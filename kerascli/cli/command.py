@@ -12,6 +12,7 @@ import contextlib
 import functools
 import inspect
 import os
+import typing
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ _CONTEXT = "kerascli_context"  # the parameter through which Typer passes the Cl
 def command(function: Callable[..., None]) -> Callable[..., None]:
     """Wrap a command function: the common options, and errors mapped to exit codes."""
     signature = inspect.signature(function, eval_str=True)
+    _check_names(function, signature)
     wants_debug = "debug" in signature.parameters
     added = [inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
     if not wants_debug:
@@ -57,6 +59,24 @@ def command(function: Callable[..., None]) -> Callable[..., None]:
         parameters=[*signature.parameters.values(), *added]
     )
     return run
+
+
+SHARED_NAMES = {"--json": "json_", "--verbose": "verbose", "--debug": "debug"}
+"""The parameter each shared option must have: `command` finds it by that name."""
+
+
+def _check_names(function: Callable[..., None], signature: inspect.Signature) -> None:
+    """A shared option under another parameter name would silently lose what `command` does
+    with it (clean JSON stdout, TensorFlow's logs): refuse it when the command is defined."""
+    for name, parameter in signature.parameters.items():
+        for info in typing.get_args(parameter.annotation)[1:]:
+            # (in `Annotated[..., typer.Option("--json")]` the first name is the `default`)
+            default = getattr(info, "default", None)
+            names = [default] if isinstance(default, str) else []
+            for flag in [*names, *(getattr(info, "param_decls", None) or ())]:
+                expected = SHARED_NAMES.get(flag)
+                if expected is not None and expected != name:
+                    raise TypeError(f"{function.__name__}: name the {flag} parameter {expected}")
 
 
 @contextlib.contextmanager

@@ -125,7 +125,7 @@ def evaluate(
     """Evaluate a trained model on a split of its spec's data, or on a data file."""
     gates = _gates(require)
     from kerascli.run.inference import evaluate as run_evaluate
-    from kerascli.run.inference import load_run
+    from kerascli.run.saved_run import load_run
 
     run = load_run(target, spec, trust=trust)
     metrics = run_evaluate(run, split, data)
@@ -164,9 +164,9 @@ def predict(
     json_: JsonOpt = False,
 ) -> None:
     """Predict with a trained model; prints CSV, or writes the --output file's format."""
-    from kerascli.run.inference import load_run
     from kerascli.run.inference import predict as run_predict
-    from kerascli.run.outputs import check_output, table_text
+    from kerascli.run.prediction_files import check_output, table_text
+    from kerascli.run.saved_run import load_run
 
     if output is not None:  # before loading anything
         check_output(output, force, keep or [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerascli.data.splits import Split
+from kerascli.data.model_arrays import Split
 from kerascli.spec.models import DataSpec
 
 

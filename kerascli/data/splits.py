@@ -1,59 +1,22 @@
-"""Turn a spec's `data:` section into train / validation / test arrays for the model.
-
-Which columns feed which input and output is a spec fact (`kerascli.spec.facts`); this module
-reads the files, checks them against it, shapes inputs, encodes targets and splits rows.
-
-Long because reading one file into model-ready arrays and splitting them share the located
-errors of one data section (a seam along reading / splitting would be a new module in `data/`).
+"""Split a spec's data into train / validation / test `Split`s (`load_data`): one file split
+by seeded (optionally stratified) row indices, or a file per split. Reading a file into
+model-ready arrays is `kerascli.data.model_arrays`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kerascli.data.tables import (
-    Table,
-    cast,
-    class_names,
-    labels,
-    no_class_names,
-    numeric,
-    read_table,
-    rows_differ,
-    text,
+from kerascli.data.model_arrays import (
+    Arrays,
+    Split,
+    located,
+    read_split,
 )
-from kerascli.spec.datafile import data_header
-from kerascli.spec.facts import (
-    SINGLE,
-    file_format,
-    implied_feature_columns,
-    input_columns,
-    inputs_by_array_key,
-    one_to_one,
-    target_columns,
-    target_keys,
-    training_file,
-)
-from kerascli.spec.models import DataSpec, InputSpec, Spec
-from kerascli.spec.problems import DataError, SpecError
-
-STRING = "string"  # the Keras dtype of a text input: its data is read as a numpy str array
-
-Arrays = np.ndarray | dict[str, np.ndarray]
-
-
-@dataclass
-class Split:
-    """Model-ready arrays of one split: `x` and `y` are arrays, or dicts by input/output name."""
-
-    x: Arrays
-    y: Arrays | None
-    rows: int
+from kerascli.spec.models import Spec
 
 
 @dataclass
@@ -62,260 +25,6 @@ class Data:
 
     splits: dict[str, Split]
     classes: dict[str, list[str]] = field(default_factory=dict)
-
-
-def _located(spec: Spec, path: tuple[str | int, ...], message: str) -> SpecError:
-    if spec.document is not None:
-        return SpecError([spec.document.problem(path, message)])
-    return SpecError([DataError(message).problems[0]])
-
-
-def _input_columns(spec: Spec, data: DataSpec, table: Table) -> dict[str, Any]:
-    """The columns (or array key) of each input, by its key in `x` (`facts.input_columns`)."""
-    inputs = inputs_by_array_key(spec)
-    if data.inputs is not None:
-        names = list(data.inputs)
-        if set(names) != set(inputs) and not one_to_one(list(inputs), names):
-            raise _located(
-                spec,
-                ("data", "inputs"),
-                f"data.inputs names {', '.join(names)}; the model's inputs are "
-                f"{', '.join(n or 'its one input' for n in inputs)}",
-            )
-    elif len(inputs) > 1:
-        raise _located(
-            spec, ("data",), f"the model has inputs {', '.join(inputs)}: map each with data.inputs"
-        )
-    elif data.features is None and table.kind not in ("csv", "tsv"):
-        raise _located(spec, ("data",), "name the features array with data.features")
-    implied = data.inputs is None and data.features is None
-    bound = input_columns(spec, _training_columns(spec) if implied else None)
-    if len(inputs) == 1:  # the one input's key: SINGLE, or a subclass input's name
-        return {next(iter(inputs)): bound[0].columns}
-    return {b.name: b.columns for b in bound}
-
-
-def implied_features(spec: Spec) -> list[str] | None:
-    """The input columns a spec implies without naming them (`data.features` and `data.inputs`
-    left out, one input, CSV/TSV training data), as `feature_columns` resolves them; else
-    `None`."""
-    data = spec.data
-    if data is None or data.features is not None or data.inputs is not None:
-        return None
-    source = training_file(data)
-    if source is None or file_format(source, data.format) not in ("csv", "tsv"):
-        return None
-    if len(inputs_by_array_key(spec)) != 1:
-        return None
-    return feature_columns(spec)
-
-
-def feature_columns(spec: Spec) -> list[str]:
-    """The input columns of a one-input model fed from CSV/TSV: `data.features`, or, when the
-    spec leaves it out, every column of the *training* file's header but the targets, in that
-    header's order.
-
-    Every file is then read by these names, whatever its column order: a file to predict on
-    with the same columns in another order (or with extra columns) gives the same inputs. A run
-    writes the list into its `spec.yaml`, so it still holds when the training file is gone.
-    """
-    data = spec.data
-    assert data is not None
-    if data.features is not None:
-        return [data.features] if isinstance(data.features, str) else list(data.features)
-    return implied_feature_columns(data, _training_columns(spec))
-
-
-def _training_columns(spec: Spec) -> list[str]:
-    """The column names of the training file's header, which the input columns a spec implies
-    are taken from."""
-    header = data_header(spec)
-    if header is None:
-        raise _located(
-            spec,
-            ("data",),
-            "without data.features the input columns are every column of the training file "
-            "but the targets, and that file is not there to say which: list the input columns "
-            "in data.features",
-        )
-    return header[1]
-
-
-def _target_columns(spec: Spec, data: DataSpec) -> dict[str, Any]:
-    """The target columns of each output, by its key in `y` (`facts.target_columns`); names of
-    `data.outputs` that are not the model's outputs, or a `data.target` for several, raise."""
-    outputs = target_keys(spec)
-    if data.outputs is not None:
-        if not one_to_one(outputs, list(data.outputs)) and set(data.outputs) != set(outputs):
-            raise _located(
-                spec,
-                ("data", "outputs"),
-                f"data.outputs names {', '.join(data.outputs)}; the model's outputs are "
-                f"{', '.join(outputs)}",
-            )
-    elif data.target is not None and len(outputs) > 1:
-        raise _located(
-            spec,
-            ("data", "target"),
-            f"the model has outputs {', '.join(outputs)}: map each with data.outputs",
-        )
-    return target_columns(spec)
-
-
-def _shape_input(
-    values: np.ndarray, spec: InputSpec, name: str, source: Any, table: Table
-) -> np.ndarray:
-    path = table.path
-    shape = tuple(spec.shape)
-    rows = values.shape[0]
-    label = f"input '{name}'" if name else "the model input"
-    named = source if isinstance(source, str) else ", ".join(source)
-    got = values.shape[1:] if values.ndim > 1 else (1,) if isinstance(source, list) else ()
-    if values.ndim == 1 and isinstance(source, list):
-        values = values.reshape(rows, 1)
-    fits = len(got) == len(shape) and all(
-        s is None or s == g for s, g in zip(shape, got, strict=True)
-    )
-    if not fits:
-        if None not in shape and math.prod(s or 1 for s in shape) == math.prod(got or (1,)):
-            values = values.reshape((rows, *shape))
-        else:
-            if isinstance(source, list) and got == (len(source),):  # CSV columns
-                what = f"{len(source)} column{'s' if len(source) != 1 else ''} ({named})"
-            else:  # an array: what its rows hold, whatever the spec's names
-                given = math.prod(got)
-                where = named if isinstance(source, str) else "the array"
-                values_per_row = f"{given} value{'s' if given != 1 else ''} per row"
-                what = f"{values_per_row} (shape {list(got)}, {where})"
-            need = math.prod(s or 1 for s in shape)
-            raise DataError(
-                f"{label} expects shape {list(shape)} ({need} values per row); the data gives {what}",
-                path,
-            )
-    if spec.dtype == STRING:
-        return values  # already a numpy str array (`text`); tf.data makes it tf.string
-    try:
-        return cast(table, source, values, spec.dtype)  # `1e39` is out of float32's range
-    except (ValueError, TypeError) as exc:  # e.g. an NPZ str array for a float32 input
-        raise DataError(
-            f"{label} has dtype {spec.dtype}; the data ({named}) does not convert: {exc} "
-            "(for a text input, set the input's dtype: string)",
-            path,
-        ) from None
-
-
-def _input_values(table: Table, columns: Any, spec: InputSpec) -> np.ndarray:
-    """An input's values: text for a `string` input, numbers otherwise."""
-    return text(table, columns) if spec.dtype == STRING else numeric(table, columns)
-
-
-def _encode_targets(
-    table: Table, targets: dict[str, Any], classes: dict[str, list[str]], fixed: bool = False
-) -> dict[str, np.ndarray]:
-    """Targets by output: class ids of a column of class names, numbers as they are.
-
-    Training (`fixed` false) takes an output's classes from `classes`, or from the column (its
-    sorted names, added to `classes`). With `fixed`, `classes` are those the model was trained
-    with: a recorded output's column must hold those names, and an output without classes was
-    trained on numbers, so a column of text labels is refused rather than encoded anew.
-    """
-    out: dict[str, np.ndarray] = {}
-    for name, columns in targets.items():
-        column = isinstance(columns, str) and table.kind in ("csv", "tsv")
-        if fixed and name in classes:
-            if not column:
-                raise DataError(
-                    f"{_output(name)} was trained on class names ({', '.join(classes[name])}): "
-                    f"give its target as a CSV/TSV column of those names",
-                    table.path,
-                )
-            out[name] = labels(table, columns, classes[name], fixed=True)
-            continue
-        found = class_names(table, columns) if column else None
-        if found is not None:
-            if fixed:
-                raise no_class_names(table, columns)
-            classes.setdefault(name, found)
-            out[name] = labels(table, columns, classes[name])
-            continue
-        values = numeric(table, columns)
-        if values.dtype.kind not in "biuf":  # e.g. an NPZ array of class names
-            raise DataError(
-                f"the target array '{columns}' holds {values.dtype} values; a target array "
-                "holds numbers (class ids; class names come from a CSV/TSV column)",
-                table.path,
-            )
-        if (
-            values.ndim == 1
-            and values.dtype.kind == "f"
-            and np.all(np.mod(values, 1) == 0)
-            and np.all(np.abs(values) <= 2**53)  # beyond, a float is no exact integer
-        ):
-            values = values.astype(np.int64)  # integer labels written in a CSV
-        out[name] = cast(table, columns, values, np.float32) if values.dtype.kind == "f" else values
-    return out
-
-
-def _output(name: str) -> str:
-    return f"output '{name}'" if name != SINGLE else "the model"
-
-
-def read_split(
-    spec: Spec,
-    path: str,
-    classes: dict[str, list[str]],
-    require_target: bool = True,
-    fixed_classes: bool = False,
-) -> Split:
-    """Read one data file into model-ready arrays; without `require_target` (prediction) the
-    targets are not read, even where the file has them (a label the model never saw, a missing
-    one, must not stop a prediction).
-
-    Args:
-        classes: Class names by output; training adds those it finds.
-        fixed_classes: `classes` are those the model was trained with (evaluate, and the
-            validation and test files of training): a target is encoded with them, never
-            with classes of its own (see `_encode_targets`). Defaults to `False`.
-    """
-    data = spec.data or DataSpec(path=path)
-    table = read_table(path, data.format)
-    inputs = inputs_by_array_key(spec)
-    sources = _input_columns(spec, data, table)
-    x = {
-        name: _shape_input(
-            _input_values(table, columns, inputs[name]), inputs[name], name, columns, table
-        )
-        for name, columns in sources.items()
-    }
-    targets = _target_columns(spec, data) if require_target else {}
-    y: dict[str, np.ndarray] | None = None
-    if targets:
-        if table.kind == "npy":
-            raise DataError(
-                "an NPY file holds one array, the model's input; this needs the targets too: "
-                "use a CSV/TSV file or an NPZ file with the target arrays",
-                table.path,
-            )
-        # a missing column is a located error
-        y = _encode_targets(table, targets, classes, fixed_classes)
-    elif require_target:
-        raise _located(spec, ("data",), "name the target with data.target (or data.outputs)")
-    counts = {_named(sources[name]): len(values) for name, values in x.items()}
-    counts.update({_named(targets[name]): len(values) for name, values in (y or {}).items()})
-    if len(set(counts.values())) > 1:  # NPZ arrays: CSV columns have a row each
-        raise DataError(rows_differ(counts), table.path)
-    rows = next(iter(counts.values()), table.rows)
-    return Split(_unwrap(x), _unwrap(y) if y is not None else None, rows)
-
-
-def _named(columns: Any) -> str:
-    return columns if isinstance(columns, str) else ", ".join(columns)
-
-
-def _unwrap(arrays: dict[str, np.ndarray]) -> Arrays:
-    if set(arrays) == {SINGLE}:
-        return arrays[SINGLE]
-    return arrays
 
 
 def take(split: Split, index: np.ndarray) -> Split:
@@ -367,7 +76,7 @@ def load_data(spec: Spec) -> Data:
     """
     data = spec.data
     if data is None:
-        raise _located(spec, (), "this spec has no data section; add `data:` to train")
+        raise located(spec, (), "this spec has no data section; add `data:` to train")
     classes: dict[str, list[str]] = {}
     if data.path is not None:
         whole = read_split(spec, data.path, classes)
@@ -380,7 +89,7 @@ def load_data(spec: Spec) -> Data:
             if target is not None and target.ndim == 2 and target.shape[1] == 1:
                 target = target[:, 0]  # labels stored as a column, e.g. an NPZ of shape (n, 1)
             if target is None or target.ndim != 1 or target.dtype.kind not in "iu":
-                raise _located(
+                raise located(
                     spec,
                     ("data", "split", "stratify"),
                     "stratify needs one integer or class-name target",
@@ -395,32 +104,3 @@ def load_data(spec: Spec) -> Data:
         if file is not None:  # encoded as the training file's targets are
             splits[name] = read_split(spec, file, classes, fixed_classes=True)
     return Data(splits, classes)
-
-
-def trained_classes(spec: Spec) -> dict[str, list[str]]:
-    """The class names a model was trained with, by output, when no run records them (a bare
-    `MODEL.keras` with a spec): those its spec's training file gives, by the rule training
-    uses (`class_names`). Outputs trained on numbers have none.
-
-    Raises:
-        DataError: the training file is CSV/TSV (whose text targets would have been classes)
-            and it is not there to say.
-    """
-    data = spec.data
-    source = training_file(data) if data is not None else None
-    if data is None or source is None or file_format(source, data.format) not in ("csv", "tsv"):
-        return {}  # arrays: targets are numbers
-    if not Path(source).is_file():
-        raise DataError(
-            "the model's class names are unknown: no run.json records them, and the spec's "
-            "training file is not there to say; evaluate the run directory (with its run.json)",
-            str(source),
-        )
-    table = read_table(source, data.format)
-    targets = _target_columns(spec, data)
-    classes: dict[str, list[str]] = {}
-    for name, columns in targets.items():
-        found = class_names(table, columns) if isinstance(columns, str) else None
-        if found is not None:
-            classes[name] = found
-    return classes

@@ -1,4 +1,4 @@
-"""The `Table` a data file is read into."""
+"""The `Table` a data file is read into (`kerascli.data.read` reads it)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from kerascli.spec.facts import is_tabular
 
 
 @dataclass
@@ -91,7 +93,7 @@ class Table:
         """The file line of row `row` (from 0) of a CSV/TSV table; `None` for arrays."""
         if row < len(self.lines):
             return int(self.lines[row])
-        return row + 2 if self.kind in ("csv", "tsv") else None
+        return row + 2 if is_tabular(self.kind) else None
 
     @property
     def rows(self) -> int:

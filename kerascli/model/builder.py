@@ -9,7 +9,12 @@ from typing import Any
 from kerascli.model.keras_env import import_keras
 from kerascli.model.plugins import load_object, load_plugins
 from kerascli.model.registry import Registry, UnknownName
-from kerascli.spec.facts import nested_family
+from kerascli.spec.facts import (
+    fed_one_array,
+    inputs_by_array_key,
+    nested_family,
+    target_keys,
+)
 from kerascli.spec.models import InputSpec, Spec, call_parts
 from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean
 from kerascli.spec.source import Document
@@ -190,12 +195,12 @@ class Builder:
                     f"cannot call {layers[name].__class__.__name__} '{name}': {_one_line(exc)}",
                     at_key=node.layer is not None,
                 ) from exc
-        inputs = [tensors[name] for name in fn.inputs]
-        outputs = {name: tensors[name] for name in fn.output_names}
+        inputs = {n: tensors[n] for n in fn.inputs}
+        outputs = {n: tensors[n] for n in fn.output_names}
         try:
-            return self.keras.Model(
-                inputs=inputs[0] if len(inputs) == 1 else {n: tensors[n] for n in fn.inputs},
-                outputs=outputs[fn.output_names[0]] if len(outputs) == 1 else outputs,
+            return self.keras.Model(  # as `x` and `y` hold them: one array, or a dict
+                inputs=_as_fed(inputs, list(inputs_by_array_key(self.spec))),
+                outputs=_as_fed(outputs, target_keys(self.spec)),
                 name=self._model_name(fn.name),
             )
         except Exception as exc:
@@ -224,11 +229,8 @@ class Builder:
                 return np.full(shape, "", dtype=object)
             return np.zeros(shape, dtype=spec.dtype)
 
-        if sub.input is not None:
-            sample: Any = zeros(sub.input)
-        else:
-            assert sub.inputs is not None
-            sample = {name: zeros(spec) for name, spec in sub.inputs.items()}
+        by_key = inputs_by_array_key(self.spec)
+        sample = _as_fed({key: zeros(spec) for key, spec in by_key.items()}, list(by_key))
         try:
             model(sample)
         except Exception as exc:
@@ -237,6 +239,12 @@ class Builder:
                 f"cannot call {cls.__name__} on its input: {_one_line(exc)}",
             ) from exc
         return model
+
+
+def _as_fed(values: dict[str, Any], keys: list[str]) -> Any:
+    """`values` (by name) as the model is fed them: the only one where `keys`
+    (`inputs_by_array_key`, `target_keys`) say one bare array, else the dict."""
+    return next(iter(values.values())) if fed_one_array(keys) else values
 
 
 def build_model(spec: Spec) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerascli.data.splits import Split
+from kerascli.data.model_arrays import Split
 from kerascli.spec.models import Spec
 
 ADAPTABLE = {

@@ -16,8 +16,9 @@ from kerascli.run.backup import Backups
 from kerascli.run.gates import Gate, check_names
 from kerascli.run.progress import make_progress
 from kerascli.run.rundir import atomic_write
+from kerascli.run.runs import SPLIT_PREFIXES
 from kerascli.spec.dump import resolved_spec
-from kerascli.spec.facts import RUN_DIR_DEFAULTS
+from kerascli.spec.facts import RUN_DIR_DEFAULTS, run_dir_default
 from kerascli.spec.models import Spec, call_parts
 
 
@@ -36,26 +37,14 @@ def _default_path(
     backup: str = "backup",
     backups: Backups | None = None,
 ) -> dict[str, Any]:
-    """`args` with the callback's path resolved: relative paths go into the run directory
-    (a backup beside it); a backup directory is claimed for the run (`Backups.claim`)."""
+    """`args` with the callback's path resolved (by default `facts.run_dir_default`): relative
+    paths go into the run directory (a backup beside it); a backup directory is claimed for
+    the run (`Backups.claim`)."""
     key = RUN_DIR_DEFAULTS.get(name)
     if key is None:
         return args
     args = dict(args)
-    if name == "ModelCheckpoint":
-        weights = args.get("save_weights_only", False)
-        suffix = ".weights.h5" if weights else ".keras"
-        default = (
-            "checkpoints/best" if args.get("save_best_only") else "checkpoints/epoch_{epoch:03d}"
-        )
-        default += suffix
-    else:
-        default = {
-            "TensorBoard": "logs",
-            "CSVLogger": "logs/training.csv",
-            "BackupAndRestore": backup,
-        }[name]
-    value = Path(str(args.get(key, default)))
+    value = Path(str(args.get(key, run_dir_default(name, args, backup))))
     if not value.is_absolute():
         # A backup is for the next run of the same name to resume from: it lives beside the
         # numbered runs (runs/<name>/backup), not inside one of them.
@@ -155,9 +144,8 @@ def gate_name_check(gates: list[Any], splits: list[str]) -> Any:
             if self.checked:
                 return
             self.checked = True
-            prefixes = {"train": "", "validation": "val_", "test": "test_"}
             base = _train_names(logs)
-            names = [f"{prefixes[s]}{k}" for s in splits if s in prefixes for k in base]
+            names = [f"{SPLIT_PREFIXES[s]}{k}" for s in splits if s in SPLIT_PREFIXES for k in base]
             check_names(gates, names)
 
     return GateNameCheck()

@@ -1,165 +1,29 @@
-"""Reuse a run: load its model and spec, evaluate on a split or file, predict on new data.
+"""Reuse a run: evaluate its model on a split or file, predict on new data.
 
-Long because loading a run safely (its record, the archive's limits, consent for plugin code),
-evaluating and predicting share `LoadedRun` and the classes training used; what a prediction
-column means (an output's loss and its kind) is asked of `kerascli.spec.outputs`.
+What a prediction column means (an output's loss, its kind, whether it gives logits, the names
+of classes known by index) is asked of `kerascli.spec.outputs`; loading a run is
+`kerascli.run.saved_run`.
 """
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kerascli.data import load_data, read_split
+from kerascli.data.model_arrays import Split, trained_classes
 from kerascli.data.pipeline import make_dataset
-from kerascli.data.splits import Split, trained_classes
-from kerascli.data.tables import read_table
-from kerascli.model.builder import Builder
-from kerascli.model.plugins import load_object
-from kerascli.run.compile import compile_model
-from kerascli.run.outputs import check_output, write_output
-from kerascli.run.portable import PLUGIN_DIR, check_trust
-from kerascli.run.runs import UnreadableRun, read_record
-from kerascli.spec import load_spec
+from kerascli.data.read import read_table
+from kerascli.run.output_keys import outputs_by_key
+from kerascli.run.prediction_files import check_output, write_output
+from kerascli.run.saved_run import LoadedRun
 from kerascli.spec.facts import SINGLE
 from kerascli.spec.models import Spec
-from kerascli.spec.outputs import (
-    index_classes,
-    loss_call,
-    loss_kind,
-)
-from kerascli.spec.problems import KerasCliError, Problem, SpecError, did_you_mean
-
-
-@dataclass
-class LoadedRun:
-    """A trained model with the spec and class names it was trained with (`classes` is `None`
-    when no run record says: a bare model file)."""
-
-    model: Any
-    spec: Spec
-    classes: dict[str, list[str]] | None = None
-    path: Path | None = None
-
-
-def load_run(
-    target: str | Path, spec_path: str | Path | None = None, trust: bool = False
-) -> LoadedRun:
-    """Load `RUN_DIR` or `MODEL.keras` (with `spec_path`, or the `spec.yaml` beside it).
-
-    The model is loaded with Keras `safe_mode=True`; plugin code runs only when the spec names
-    plugins, and a run's own plugin copies only with `trust` when the run came from another
-    host or directory (or its plugin files changed). The run's data files need not exist.
-
-    Raises:
-        UntrustedRun: the run would import plugin code it was not trusted with.
-        SpecError: no spec, or a model file that is not a Keras model archive.
-    """
-    target = Path(target)
-    if target.is_dir():
-        model_path, run_dir = target / "model.keras", target
-    else:
-        model_path, run_dir = target, target.parent
-    if not model_path.is_file():
-        raise KerasCliError(f"no model at {model_path} (is the run finished? see its run.json)")
-    spec_file = Path(spec_path) if spec_path else run_dir / "spec.yaml"
-    if not spec_file.is_file():
-        raise SpecError(
-            [
-                Problem(
-                    f"no spec for {model_path}: pass --spec SPEC (its data section says which "
-                    "columns or arrays are the inputs and targets)",
-                    "",
-                    "--spec",
-                )
-            ]
-        )
-    spec = load_spec(spec_file, training=False)  # imports nothing
-    record = _run_record(run_dir)
-    if record is not None or spec_path is None or (run_dir / PLUGIN_DIR).is_dir():
-        # a run directory (or what is left of one): its plugin code loads only with consent
-        check_trust(run_dir, record or {}, spec, trust, own_spec=spec_path is None)
-    builder = Builder(spec)
-    custom = builder.registry.custom_objects()
-    if spec.model.subclass is not None:
-        cls = load_object(spec.model.subclass.class_)
-        custom[cls.__name__] = cls
-    model = _load_model(builder, model_path, custom)
-    classes: dict[str, list[str]] | None = None  # unknown without a readable run record
-    if record:
-        saved = record.get("classes")
-        saved = saved if isinstance(saved, dict) else {}
-        classes = {(SINGLE if k == "target" else k): v for k, v in saved.items()}
-    return LoadedRun(model, spec, classes, run_dir if target.is_dir() else None)
-
-
-def _run_record(run_dir: Path) -> dict[str, Any] | None:
-    """The run's `run.json` (`{}` if unreadable, so a damaged record trusts nothing), or `None`
-    outside a run directory."""
-    path = run_dir / "run.json"
-    if not path.exists() and not path.is_symlink():
-        return None
-    if not path.is_file():  # a directory, a device, a dangling link: nothing to read safely
-        return {}
-    try:
-        return read_record(path)
-    except UnreadableRun:
-        return {}
-
-
-MAX_MODEL_CONFIG = 64 * 2**20
-"""The largest `config.json` / `metadata.json` a model archive may unpack to (64 MiB)."""
-
-
-def _check_archive(path: Path) -> None:
-    """Refuse, before Keras reads it, a model file that is not a zip archive or whose JSON
-    members would unpack to more than `MAX_MODEL_CONFIG` (a zip bomb)."""
-
-    def refuse(message: str) -> SpecError:
-        return SpecError([Problem(message, "", str(path))])
-
-    if not zipfile.is_zipfile(path):
-        size = path.stat().st_size
-        raise refuse(f"not a Keras model archive ({size} bytes): corrupt or truncated")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise refuse(f"not a Keras model archive: {exc}") from None
-    for member in members:
-        if member.filename.endswith(".json") and member.file_size > MAX_MODEL_CONFIG:
-            raise refuse(
-                f"{member.filename} unpacks to {member.file_size} bytes (the limit is "
-                f"{MAX_MODEL_CONFIG}): not a model kerascli will load"
-            )
-
-
-def _load_model(builder: Builder, path: Path, custom: dict[str, Any]) -> Any:
-    """The Keras model in `path` (safe mode), compiled from the spec if it was saved without."""
-    _check_archive(path)
-    try:
-        model = builder.keras.saving.load_model(path, custom_objects=custom, safe_mode=True)
-    except (
-        ValueError,
-        TypeError,
-        OSError,
-        KeyError,
-        zipfile.BadZipFile,
-        EOFError,
-        RecursionError,
-    ) as exc:
-        cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SpecError(
-            [Problem(f"cannot load the model (corrupt or truncated?): {cause}", "", str(path))]
-        ) from exc
-    if not getattr(model, "compiled", True) and builder.spec.compile.loss is not None:
-        compile_model(builder, model)  # saved with compile=False: evaluate needs loss, metrics
-    return model
+from kerascli.spec.outputs import from_logits, index_classes, index_names, loss_kind
+from kerascli.spec.problems import Problem, SpecError, did_you_mean
 
 
 def _trained_classes(run: LoadedRun) -> dict[str, list[str]]:
@@ -204,13 +68,13 @@ def _columns(
     values = values.reshape(len(values), -1)
     if classes and values.shape[1] == len(classes) and len(classes) > 1:
         out = {label: np.array(classes)[values.argmax(axis=1)]}
-        if classes == [str(i) for i in range(len(classes))]:  # integer labels stay integers
+        if classes == index_names(len(classes)):  # integer labels stay integers
             out[label] = out[label].astype(np.int64)
         out.update({f"{prefix}p_{c}": values[:, i] for i, c in enumerate(classes)})
         return out
     if classes and len(classes) == 2 and values.shape[1] == 1:
         label_values = np.array(classes)[(values[:, 0] >= 0.5).astype(int)]
-        if classes == ["0", "1"]:
+        if classes == index_names(2):
             label_values = label_values.astype(np.int64)
         return {label: label_values, f"{prefix}p_{classes[1]}": values[:, 0]}
     if values.shape[1] == 1:
@@ -221,11 +85,10 @@ def _columns(
 def _probabilities(spec: Spec, output: str, values: np.ndarray) -> np.ndarray:
     """Logits of an output trained with `from_logits: true` as probabilities (softmax for a
     categorical loss, sigmoid per unit for a binary one); other outputs as they are."""
-    kind = loss_kind(spec, output)
-    if not kind or not loss_call(spec, output)[1].get("from_logits"):
+    if not from_logits(spec, output):
         return values
     values = values.astype(np.float64)
-    if kind != "binary" and values.ndim > 1 and values.shape[-1] > 1:
+    if loss_kind(spec, output) != "binary" and values.ndim > 1 and values.shape[-1] > 1:
         shifted = np.exp(values - values.max(axis=-1, keepdims=True))
         return shifted / shifted.sum(axis=-1, keepdims=True)
     return 1.0 / (1.0 + np.exp(-values))
@@ -251,7 +114,7 @@ def predict(
     Args:
         keep: Columns (or 1-D arrays) of the input file to pass through, first, into the
             predictions. Defaults to none.
-        output: A file to write, in the format its extension names (`outputs.FORMATS`).
+        output: A file to write, in the format its extension names (`prediction_files.FORMATS`).
         force: Overwrite `output` if it exists. Defaults to `False`.
     """
     keep = list(keep)
@@ -271,7 +134,7 @@ def predict(
     except SpecError:  # a bare model whose training file is gone: class ids, as numbers
         known = {}
     raw = run.model.predict(dataset, verbose=0)
-    outputs = dict(raw) if isinstance(raw, dict) else {SINGLE: raw}
+    outputs = outputs_by_key(raw)
     columns = _prediction_columns(run.spec, outputs, known)
     if keep:
         columns = {**_kept_columns(run.spec, path, keep, columns), **columns}

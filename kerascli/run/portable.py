@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from kerascli.run.rundir import HOST
-from kerascli.spec.facts import is_file_ref
+from kerascli.spec.facts import (
+    DATA_FILE_KEYS,
+    is_file_ref,
+    plugin_refs,
+    subclass_source,
+    with_subclass_source,
+)
 from kerascli.spec.models import Spec
 from kerascli.spec.problems import Problem, SpecError
 
@@ -65,7 +71,7 @@ def portable_spec(
     if section:
         if features is not None and "features" not in section and "inputs" not in section:
             section["features"] = features
-        for key in ("path", "train", "validation", "test"):
+        for key in DATA_FILE_KEYS:
             if key in section:
                 section[key] = os.path.relpath(section[key], run_path)
         data["data"] = section
@@ -73,9 +79,10 @@ def portable_spec(
         data["plugins"] = [copies.get(p, p) for p in data["plugins"]]
     model = data.get("model") or {}
     if "subclass" in model:
-        ref, _, cls = model["subclass"]["class"].rpartition(":")
+        class_ref = model["subclass"]["class"]
+        ref = subclass_source(class_ref)
         if ref in copies:
-            subclass = {**model["subclass"], "class": f"{copies[ref]}:{cls}"}
+            subclass = {**model["subclass"], "class": with_subclass_source(class_ref, copies[ref])}
             data["model"] = {**model, "subclass": subclass}
     return data
 
@@ -86,14 +93,6 @@ def origin(run_path: Path, copies: dict[str, str]) -> dict[str, Any]:
         "made_in": {"host": HOST, "path": str(run_path.resolve())},
         "plugin_sha256": {rel: sha256(run_path / rel) for rel in copies.values()},
     }
-
-
-def plugin_refs(spec: Spec) -> list[str]:
-    """Every plugin a spec would import: `plugins:` entries and the subclass's file or module."""
-    refs = list(spec.plugins)
-    if spec.model.subclass is not None:
-        refs.append(spec.model.subclass.class_.rsplit(":", 1)[0])
-    return refs
 
 
 def check_trust(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import socket
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -118,31 +116,21 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def git_commit(path: Path) -> str | None:
-    """The commit of the git repository holding `path`, if any."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=path if path.is_dir() else path.parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+@dataclass
+class Recording:
+    """A run being recorded (what `RunDir.recording` yields): its open `train.log` (`file`)
+    and the fields `run.json` records once the run completes."""
 
+    file: TextIO
+    fields: dict[str, Any] = field(default_factory=dict)
 
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    def log(self, line: str) -> None:
+        """Add `line` to `train.log`."""
+        self.file.write(f"{line}\n")
 
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("kerascli", "tensorflow", "keras", "numpy"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return out
+    def complete(self, **fields: Any) -> None:
+        """Fields for `run.json` to record when the run completes (its `metrics`)."""
+        self.fields.update(fields)
 
 
 @dataclass
@@ -156,8 +144,7 @@ class RunDir:
 
     path: Path
     record: dict[str, Any]
-    log: TextIO | None = field(default=None, repr=False, compare=False)
-    results: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _recording: Recording | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def create(cls, runs_dir: str | Path, name: str, record: dict[str, Any]) -> RunDir:
@@ -212,25 +199,26 @@ class RunDir:
         )
 
     @contextlib.contextmanager
-    def recording(self, epochs_done: Callable[[], int]) -> Iterator[TextIO]:
-        """Record the run while the block runs; yields its `train.log` (a line at a time, the
-        command line first, open as `log` until the block ends).
+    def recording(self, epochs_done: Callable[[], int]) -> Iterator[Recording]:
+        """Record the run while the block runs; yields a `Recording`: its `train.log` (a line
+        at a time, the command line first, open until the block ends) and the fields `run.json`
+        records when it completes.
 
         The end goes into `train.log`'s last line and `run.json` (`status`, `ended`,
-        `duration_s`, `epochs_done`): `completed` with `results` when the block ends; else
-        `failed: <cause>` (with `error`), `interrupted` or `terminated`, raised as `RunFailed`
-        (for an `Exception`) or `RunInterrupted` from what ended the run. What `run.json`
-        could not record (a full disk) is raised as it is, with a warning on stderr.
+        `duration_s`, `epochs_done`): `completed` with the `complete` fields when the block
+        ends; else `failed: <cause>` (with `error`), `interrupted` or `terminated`, raised as
+        `RunFailed` (for an `Exception`) or `RunInterrupted` from what ended the run. What
+        `run.json` could not record (a full disk) is raised as it is, with a warning on stderr.
 
         Args:
             epochs_done: The number of epochs trained so far.
         """
-        log = self._open_log()
-        self.log = log
+        recording = Recording(self._open_log())
+        self._recording = recording
         try:
-            yield log
-            log.write("completed\n")
-            self.finish("completed", epochs_done=epochs_done(), **self.results)
+            yield recording
+            recording.log("completed")
+            self.finish("completed", epochs_done=epochs_done(), **recording.fields)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (`Terminated`)
             terminated = isinstance(exc, Terminated)
             status = "terminated" if terminated else "interrupted"
@@ -245,9 +233,9 @@ class RunDir:
                 raise RunFailed(self.path, exc) from exc
             raise
         finally:
-            self.log = None
+            self._recording = None
             with contextlib.suppress(OSError):
-                log.close()
+                recording.file.close()
 
     def _open_log(self) -> TextIO:
         """`train.log`, open for appending a line at a time, the command line written."""
@@ -263,8 +251,8 @@ class RunDir:
     def note(self, line: str) -> None:
         """Add `line` to `train.log` while the run is recorded, as far as the disk lets."""
         with contextlib.suppress(OSError, ValueError):
-            if self.log is not None:
-                self.log.write(f"{line}\n")
+            if self._recording is not None:
+                self._recording.log(line)
 
     def _record_end(self, status: str, line: str, **fields: Any) -> bool:
         """Mark how the run ended (`train.log`'s last line, `run.json`'s status), as far as the
@@ -281,15 +269,3 @@ class RunDir:
             )
             return False
         return True
-
-
-def environment(seed: int | None, spec_file: str | None) -> dict[str, Any]:
-    """What `run.json` records about how a run was made."""
-    return {
-        "seed": seed,
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "cwd": os.getcwd(),
-        "spec_file": spec_file,
-        "git_commit": git_commit(Path(spec_file)) if spec_file else None,
-        "versions": versions(),
-    }

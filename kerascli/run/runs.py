@@ -1,9 +1,14 @@
-"""The runs table: list run directories and compare two runs."""
+"""Run records: what `run.json` records about how a run was made (`environment`) and how it
+names things (classes, metrics by split), the runs table, and comparing two runs."""
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import reprlib
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +17,28 @@ from typing import Any
 import yaml
 
 from kerascli.run.rundir import HOST, process_alive
+from kerascli.spec.facts import SINGLE
 from kerascli.spec.problems import Problem, SpecError, cause_line
+
+RECORD_TARGET = "target"
+"""The key `run.json`'s `classes` gives a model's only output (`SINGLE` in memory)."""
+
+SPLIT_PREFIXES = {"train": "", "validation": "val_", "test": "test_"}
+"""What a split's metric names start with, as Keras logs them and `run.json` records them
+(`loss`, `val_loss`, `test_loss`)."""
+
+
+def classes_to_record(classes: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Class names by output key as `run.json` records them (`SINGLE` as `target`)."""
+    return {(RECORD_TARGET if key == SINGLE else key): names for key, names in classes.items()}
+
+
+def classes_from_record(record: dict[str, Any]) -> dict[str, list[str]]:
+    """The class names a `run.json` records, by output key (`target` as `SINGLE`); `{}` where
+    it records none."""
+    saved = record.get("classes")
+    saved = saved if isinstance(saved, dict) else {}
+    return {(SINGLE if key == RECORD_TARGET else key): names for key, names in saved.items()}
 
 
 class UnreadableRun(SpecError):
@@ -28,6 +54,45 @@ class UnreadableRun(SpecError):
         self, message: str, file: Path, line: int | None = None, column: int | None = None
     ) -> None:
         super().__init__([Problem(message, "", str(file), line, column)])
+
+
+def git_commit(path: Path) -> str | None:
+    """The commit of the git repository holding `path`, if any."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=path if path.is_dir() else path.parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in ("kerascli", "tensorflow", "keras", "numpy"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def environment(seed: int | None, spec_file: str | None) -> dict[str, Any]:
+    """What `run.json` records about how a run was made."""
+    return {
+        "seed": seed,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "cwd": os.getcwd(),
+        "spec_file": spec_file,
+        "git_commit": git_commit(Path(spec_file)) if spec_file else None,
+        "versions": versions(),
+    }
 
 
 def _number(value: Any) -> bool:

@@ -9,10 +9,14 @@ import numpy as np
 
 from kerascli.data import Data
 from kerascli.model.builder import Builder
-from kerascli.spec.facts import SINGLE
+from kerascli.run.output_keys import outputs_by_key
+from kerascli.spec.facts import SINGLE, output_names
 from kerascli.spec.models import Spec
 from kerascli.spec.outputs import loss_kind, loss_name, losses_by_output
 from kerascli.spec.problems import KerasCliError
+
+CLASS_KINDS = ("sparse", "categorical")
+"""The crossentropy kinds whose targets are classes (ids, or one-hot rows)."""
 
 
 def class_weight(spec: Spec, data: Data) -> dict[int, float] | None:
@@ -82,18 +86,22 @@ def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
     - a categorical (not sparse) crossentropy gets one-hot rows, not one class per row.
     """
     spec = builder.spec
-    loss_text = str(spec.compile.loss).lower().replace("_", "")
-    if "categorical" not in loss_text:
+    if not _has_class_kind(spec):  # nothing to check: the model need not run
         return
     raw = _output_tensors(model, data)
     if raw is None:
         return
-    raw = raw if isinstance(raw, dict) else {SINGLE: raw}
-    outputs = dict(raw) if len(raw) > 1 else {SINGLE: next(iter(raw.values()))}
-    for name, tensor in outputs.items():
+    for name, tensor in outputs_by_key(raw).items():
         kind = loss_kind(spec, name)
-        if kind in ("sparse", "categorical"):
+        if kind in CLASS_KINDS:
             _check_output(builder, name, kind, tensor.shape[-1], _targets(data, name))
+
+
+def _has_class_kind(spec: Spec) -> bool:
+    """Whether an output trains with a categorical crossentropy: of the outputs the spec
+    names, or (a subclass) those its per-output loss names, else its only one."""
+    names = output_names(spec) or list(losses_by_output(spec) or [SINGLE])
+    return any(loss_kind(spec, name) in CLASS_KINDS for name in names)
 
 
 def _targets(data: Data, output: str) -> list[np.ndarray]:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kerascli.data import Data, load_data
+from kerascli.data.model_arrays import Split, implied_features
 from kerascli.data.pipeline import make_dataset
-from kerascli.data.splits import Split, implied_features
 from kerascli.model.builder import Builder
 from kerascli.run.adapt import adapt_preprocessing
 from kerascli.run.backup import Backups
@@ -21,7 +21,8 @@ from kerascli.run.gates import Gate
 from kerascli.run.plots import plot_history
 from kerascli.run.portable import copy_plugins, origin, portable_spec
 from kerascli.run.progress import format_logs
-from kerascli.run.rundir import RunDir, atomic_write, environment, write_json
+from kerascli.run.rundir import RunDir, atomic_write, write_json
+from kerascli.run.runs import SPLIT_PREFIXES, classes_to_record, environment
 from kerascli.run.targets import check_class_ids, class_weight
 from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.models import Spec
@@ -47,9 +48,8 @@ class RunResult:
 
 def flatten_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
     """`{train: {loss}, validation: {loss}, test: {loss}}` -> `loss, val_loss, test_loss`."""
-    prefix = {"train": "", "validation": "val_", "test": "test_"}
     return {
-        f"{prefix.get(split, split + '_')}{name}": value
+        f"{SPLIT_PREFIXES.get(split, split + '_')}{name}": value
         for split, values in metrics.items()
         for name, value in values.items()
     }
@@ -128,17 +128,21 @@ def train(
     check_class_ids(builder, model, data)
     run = RunDir.create(runs_dir, name or spec.name, environment(spec.seed, _spec_file(spec)))
     history = history_writer(run.path / "history.csv")
-    with Backups(run, spec.fit.epochs) as backups, run.recording(lambda: len(history.rows)) as log:
+    with (
+        Backups(run, spec.fit.epochs) as backups,
+        run.recording(lambda: len(history.rows)) as rec,
+    ):
         _record_inputs(spec, run, model, data)
         compile_model(builder, model)
         callbacks = training_callbacks(
-            builder, run.path, history, log, backups, list(data.splits), gates, stream, plain
+            builder, run.path, history, rec.file, backups, list(data.splits), gates, stream, plain
         )
         _fit(model, spec, data, callbacks)
         _check_loss(history.nan_epoch)
         metrics = _evaluate_and_save(model, spec, data, run.path, history.rows)
-        log.write(f"test: {format_logs(metrics['test'])}\n" if "test" in metrics else "")
-        run.results["metrics"] = flatten_metrics(metrics)
+        if "test" in metrics:
+            rec.log(f"test: {format_logs(metrics['test'])}")
+        rec.complete(metrics=flatten_metrics(metrics))
     return RunResult(run.path, "completed", metrics, history.rows)
 
 
@@ -161,7 +165,7 @@ def _record_inputs(spec: Spec, run: RunDir, model: Any, data: Data) -> None:
     """Save the spec, the classes and the preprocessing layers adapted (on the training data)."""
     save_spec(spec, run)
     if data.classes:
-        run.update(classes={k or "target": v for k, v in data.classes.items()})
+        run.update(classes=classes_to_record(data.classes))
     adapted = adapt_preprocessing(spec, model, data.splits["train"])
     if adapted:
         run.update(adapted=adapted)

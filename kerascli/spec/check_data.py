@@ -1,6 +1,7 @@
 """Checks of `data:`: the files a spec names exist, the columns it names are in the training
 file's header, and the data feeds the model's inputs and outputs as training feeds them (the
-binding itself is `facts.input_columns`, which the data loader asks too)."""
+binding and what is wrong with it are `facts.input_columns` and `facts.binding_problems`,
+which the data reader asks too)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from typing import Any
 
 from kerascli.spec.datafile import Header, data_header
 from kerascli.spec.facts import (
-    SINGLE,
+    DATA_FILE_KEYS,
+    binding_problems,
     format_of,
     input_columns,
     inputs_by_name,
     is_file_ref,
-    one_to_one,
+    subclass_source,
     training_file,
     written_targets,
 )
@@ -30,13 +32,13 @@ def check_files(spec: Spec, training: bool = True) -> Iterator[Finding]:
         if is_file_ref(plugin) and not Path(plugin).is_file():
             yield (("plugins", i), f"plugin file not found: {plugin}", False)
     if spec.model.subclass is not None:
-        ref = spec.model.subclass.class_.rsplit(":", 1)[0]
+        ref = subclass_source(spec.model.subclass.class_)
         if is_file_ref(ref) and not Path(ref).is_file():
             yield (("model", "subclass", "class"), f"model file not found: {ref}", False)
     data = spec.data
     if data is None or not training:
         return
-    for key in ("path", "train", "validation", "test"):
+    for key in DATA_FILE_KEYS:
         value = getattr(data, key)
         if value is not None and not Path(value).is_file():
             what = "not a regular file" if Path(value).exists() else "data file not found"
@@ -71,40 +73,7 @@ def _column_refs(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
             yield from _column_refs(item, (*path, key))
 
 
-# --- `data:` against the model's inputs and outputs (as kerascli/data/splits.py feeds them) ---
-
-
-def _check_name_map(
-    value: dict[str, Any], path: KeyPath, names: list[str], what: str
-) -> Iterator[Finding]:
-    """Keys of `data.inputs`/`data.outputs` against the model's input/output `names`.
-
-    As train reads them: one entry for a one-input (one-output) model may have any name;
-    otherwise the keys must be exactly the names.
-    """
-    if one_to_one(names, list(value)):
-        return
-    if names == [SINGLE]:
-        yield (
-            path,
-            f"the model has one {what}: give data.{path[-1]} one entry, got {len(value)}"
-            + (f" ({', '.join(value)})" if value else ""),
-            True,
-        )
-        return
-    suggested = ""
-    for key in value:
-        if key not in names:
-            hint = did_you_mean(key, names)
-            suggested += hint
-            yield (
-                (*path, key),
-                f"'{key}' is not a model {what}{hint}; {what}s: {', '.join(names)}",
-                True,
-            )
-    for name in names:
-        if name not in value and f"'{name}'" not in suggested:
-            yield (path, f"no entry for the model {what} '{name}'", True)
+# --- `data:` against the model's inputs and outputs (as kerascli/data feeds them) ----------
 
 
 def _plural(n: int, word: str) -> str:
@@ -136,31 +105,15 @@ def _implied_note(data: DataSpec, file: str) -> str:
 def check_data_model(spec: Spec, header: Header | None = None) -> Iterator[Finding]:
     """`data` must feed the model's inputs and outputs as train feeds them.
 
-    `data.inputs`/`data.outputs` name the model's inputs and outputs, a multi-input
-    (multi-output) model needs them, and the columns of a CSV fill each input's shape.
-    `header` is the CSV's (`data_header`); without it columns are not counted.
+    The binding's problems (`facts.binding_problems`, for the training file's format), then
+    whether the columns of a CSV fill each input's shape. `header` is the CSV's
+    (`data_header`); without it columns are not counted.
     """
     data = spec.data
     if data is None:
         return
+    yield from binding_problems(spec, data, _training_format(data))
     inputs = inputs_by_name(spec)
-    names = list(inputs)
-    if data.inputs is not None:
-        yield from _check_name_map(data.inputs, ("data", "inputs"), names, "input")
-    elif len(inputs) > 1:
-        where: KeyPath = ("data", "features") if data.features is not None else ("data",)
-        message = f"the model has inputs {', '.join(names)}: map each with data.inputs"
-        yield (where, message, data.features is None)
-    elif data.features is None and _is_array_file(data):
-        yield (("data",), "name the features array with data.features", True)
-    functional = spec.model.functional
-    if functional is not None:
-        outputs = functional.output_names
-        if data.outputs is not None:
-            yield from _check_name_map(data.outputs, ("data", "outputs"), outputs, "output")
-        elif data.target is not None and len(outputs) > 1:
-            message = f"the model has outputs {', '.join(outputs)}: map each with data.outputs"
-            yield (("data", "target"), message, False)
     if header is not None:
         file, columns = header
         for bound in input_columns(spec, columns):
@@ -170,6 +123,6 @@ def check_data_model(spec: Spec, header: Header | None = None) -> Iterator[Findi
             )
 
 
-def _is_array_file(data: DataSpec) -> bool:
+def _training_format(data: DataSpec) -> str | None:
     source = training_file(data)
-    return source is not None and format_of(source, data.format) in ("npz", "npy")
+    return format_of(source, data.format) if source is not None else None

@@ -1,5 +1,6 @@
 """Read a CSV/TSV data file's rows as every part of kerascli reads them (no numpy here: the spec
-checks and the data loader read the training file's header here, the data loader the rows)."""
+checks and the data reader (`kerascli.data`) read the training file's header here, the data
+reader the rows)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kerascli.spec.facts import format_of, training_file
+from kerascli.spec.facts import format_of, is_tabular, training_file
 from kerascli.spec.problems import Problem, SpecError
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def data_header(spec: Spec) -> Header | None:
     if source is None or not Path(source).is_file():
         return None
     fmt = format_of(source, data.format)
-    if fmt not in ("csv", "tsv"):
+    if fmt is None or not is_tabular(fmt):
         return None
     with csv_rows(source, fmt) as rows:
         header = [name.strip() for name in next(rows, (1, []))[1]]

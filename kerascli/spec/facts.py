@@ -1,36 +1,59 @@
 """Facts derived from a spec, each computed in one place and asked everywhere.
 
-The checks, the data loader, the builder, compile, inference and the trainer ask this module
-which inputs and outputs a model has and by what keys, which columns feed them, which family
-an argument's value names, which callback arguments default into the run directory, a data
-file's format and whether a plugin reference is a file. Pure: no TensorFlow, no numpy, no
-file read. What `compile:` gives each output (its loss, the loss's kind, weights, metrics)
-is in `kerascli.spec.outputs`.
+The checks, the data reader (`kerascli.data`), the builder, compile, inference and the trainer
+ask this module which inputs and outputs a model has and by what keys, which columns feed them
+and what is wrong with that binding, which family an argument's value names, which callback
+arguments default into the run directory and to what, a data file's format and which plugins a
+spec imports. Pure: no TensorFlow, no numpy, no data file read (the argument families come from
+the generated catalog). What `compile:` gives each output (its loss, the loss's kind, weights,
+metrics) is in `kerascli.spec.outputs`.
+
+Long because it is the one place these rules are written: each fact is a few lines, and a
+module split off would be a second place to look for them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kerascli.spec import catalog
-from kerascli.spec.problems import DataError, KeyPath
+from kerascli.spec.problems import DataError, Finding, KeyPath, did_you_mean
 
-if TYPE_CHECKING:  # (models imports this module for `is_file_ref`)
+if TYPE_CHECKING:  # (models imports this module for `is_file_ref`, `subclass_source`)
     from kerascli.spec.models import Columns, DataSpec, InputSpec, Spec
 
 SINGLE = ""
 """The key of the only input (output) of a model fed one array (given one target): the name
 of a one-input Sequential model's or subclass's `input:`, and of a model's only output."""
 
-RUN_DIR_DEFAULTS = {
-    "ModelCheckpoint": "filepath",
-    "TensorBoard": "log_dir",
-    "CSVLogger": "filename",
-    "BackupAndRestore": "backup_dir",
+# --- callbacks that write into the run directory ---------------------------------------------
+
+_RUN_DIR_PATHS = {
+    "ModelCheckpoint": ("filepath", "checkpoints/epoch_{epoch:03d}"),  # see `run_dir_default`
+    "TensorBoard": ("log_dir", "logs"),
+    "CSVLogger": ("filename", "logs/training.csv"),
+    "BackupAndRestore": ("backup_dir", "backup"),  # beside the run; see `run_dir_default`
 }
+
+RUN_DIR_DEFAULTS = {name: arg for name, (arg, _) in _RUN_DIR_PATHS.items()}
 """Callback arguments that default to a path inside the run directory (so not required)."""
+
+
+def run_dir_default(name: str, args: Mapping[str, Any], backup: str = "backup") -> str:
+    """The default of callback `name`'s `RUN_DIR_DEFAULTS` argument, given its other `args`:
+    a path relative to the run directory (`BackupAndRestore`'s, `backup`, to the directory of
+    the runs). A checkpoint's name says whether it keeps the best model, its suffix whether it
+    holds weights only."""
+    if name == "ModelCheckpoint":
+        suffix = ".weights.h5" if args.get("save_weights_only", False) else ".keras"
+        best = args.get("save_best_only")
+        return ("checkpoints/best" if best else _RUN_DIR_PATHS[name][1]) + suffix
+    if name == "BackupAndRestore":
+        return backup
+    return _RUN_DIR_PATHS[name][1]
 
 
 # --- plugins and data files -------------------------------------------------------------------
@@ -41,7 +64,34 @@ def is_file_ref(ref: str) -> bool:
     return ref.endswith(".py") or "/" in ref or "\\" in ref
 
 
+def subclass_source(class_ref: str) -> str:
+    """The file or module of a subclass's `class:` (`net.py:Net` -> `net.py`)."""
+    return class_ref.rsplit(":", 1)[0]
+
+
+def with_subclass_source(class_ref: str, source: str) -> str:
+    """A subclass's `class:` with its file or module replaced by `source`, the class kept."""
+    return source + class_ref[len(subclass_source(class_ref)) :]
+
+
+def plugin_refs(spec: Spec) -> list[str]:
+    """Every plugin a spec would import: `plugins:` entries and the subclass's file or module."""
+    refs = list(spec.plugins)
+    if spec.model.subclass is not None:
+        refs.append(subclass_source(spec.model.subclass.class_))
+    return refs
+
+
 DATA_FORMATS = ("csv", "tsv", "npz", "npy")
+TABULAR = ("csv", "tsv")
+"""The formats read as named columns under a header row (the others hold named arrays)."""
+DATA_FILE_KEYS = ("path", "train", "validation", "test")
+"""The keys of `data:` that name a data file."""
+
+
+def is_tabular(fmt: str | None) -> bool:
+    """Whether a data file of format `fmt` is CSV/TSV: named columns, not arrays."""
+    return fmt in TABULAR
 
 
 def format_of(path: str | Path, declared: str | None = None) -> str | None:
@@ -137,15 +187,20 @@ def output_names(spec: Spec) -> list[str] | None:
 
 
 def target_keys(spec: Spec) -> list[str]:
-    """The keys of the targets in `y`: the output names of a Functional model with several,
-    else the entries of `data.outputs` where it has several, else `[SINGLE]`."""
-    functional = spec.model.functional
-    if functional is not None and len(functional.output_names) > 1:
-        return functional.output_names
-    data = spec.data
-    if data is not None and data.outputs is not None and len(data.outputs) > 1:
-        return list(data.outputs)
-    return [SINGLE]
+    """The keys of the targets in `y`: the output names of a model with several, `[SINGLE]`
+    for one; a subclass (whose outputs the spec does not name) is given the entries of
+    `data.outputs` where it has several."""
+    names = output_names(spec)
+    if names is None:
+        data = spec.data
+        names = list(data.outputs) if data is not None and data.outputs is not None else []
+    return names if len(names) > 1 else [SINGLE]
+
+
+def fed_one_array(keys: list[str]) -> bool:
+    """Whether arrays by `keys` (`inputs_by_array_key`, `target_keys`) are given as one bare
+    array rather than a dict."""
+    return keys == [SINGLE]
 
 
 # --- which columns feed which input and output ------------------------------------------------
@@ -192,12 +247,14 @@ class InputColumns:
 
     Args:
         name: The input's name (`inputs_by_name`).
+        key: Its array's key in `x` (`inputs_by_array_key`).
         columns: A column name or array key, or a list of column names.
         path: Where they are written: `data.inputs.<key>`, `data.features`, or `data` when
             they are implied (every column of the training file but the targets).
     """
 
     name: str
+    key: str
     columns: Columns
     path: KeyPath
 
@@ -214,12 +271,17 @@ def input_columns(spec: Spec, header: list[str] | None) -> list[InputColumns]:
     data = spec.data
     assert data is not None
     inputs = inputs_by_name(spec)
+    single = fed_one_array(list(inputs_by_array_key(spec)))
+
+    def bound(name: str, columns: Columns, path: KeyPath) -> InputColumns:
+        return InputColumns(name, SINGLE if single else name, columns, path)
+
     if data.inputs is not None:
         if one_to_one(list(inputs), list(data.inputs)):
             ((key, columns),) = data.inputs.items()
-            return [InputColumns(next(iter(inputs)), columns, ("data", "inputs", key))]
+            return [bound(next(iter(inputs)), columns, ("data", "inputs", key))]
         return [
-            InputColumns(key, columns, ("data", "inputs", key))
+            bound(key, columns, ("data", "inputs", key))
             for key, columns in data.inputs.items()
             if key in inputs
         ]
@@ -227,7 +289,72 @@ def input_columns(spec: Spec, header: list[str] | None) -> list[InputColumns]:
         return []
     name = next(iter(inputs))
     if data.features is not None:
-        return [InputColumns(name, data.features, ("data", "features"))]
+        return [bound(name, data.features, ("data", "features"))]
     if header is None:
         return []
-    return [InputColumns(name, implied_feature_columns(data, header), ("data",))]
+    return [bound(name, implied_feature_columns(data, header), ("data",))]
+
+
+# --- what is wrong with the binding -----------------------------------------------------------
+
+
+def binding_problems(
+    spec: Spec, data: DataSpec, fmt: str | None, targets: bool = True
+) -> Iterator[Finding]:
+    """What is wrong with how `data` feeds the model's inputs (and, with `targets`, its
+    outputs), as training feeds them; nothing for a binding training accepts. The spec checks
+    report every finding, the data reader raises the first.
+
+    `data.inputs`/`data.outputs` must name the model's inputs/outputs (one entry for a
+    one-input or one-output model may have any name), a model with several needs them, and a
+    one-input model fed arrays (`fmt` NPZ/NPY, the format of the file read; `None` where
+    unknown) needs `data.features`. A subclass's outputs are those `data.outputs` names.
+    """
+    inputs = list(inputs_by_name(spec))
+    if data.inputs is not None:
+        yield from _name_map_problems(data.inputs, ("data", "inputs"), inputs, "input")
+    elif len(inputs) > 1:
+        where: KeyPath = ("data", "features") if data.features is not None else ("data",)
+        message = f"the model has inputs {', '.join(inputs)}: map each with data.inputs"
+        yield (where, message, data.features is None)
+    elif data.features is None and fmt is not None and not is_tabular(fmt):
+        yield (("data",), "name the features array with data.features", True)
+    if not targets:
+        return
+    outputs = output_names(spec) or target_keys(spec)
+    if data.outputs is not None:
+        yield from _name_map_problems(data.outputs, ("data", "outputs"), outputs, "output")
+    elif data.target is not None and len(outputs) > 1:
+        message = f"the model has outputs {', '.join(outputs)}: map each with data.outputs"
+        yield (("data", "target"), message, False)
+
+
+def _name_map_problems(
+    value: dict[str, Any], path: KeyPath, names: list[str], what: str
+) -> Iterator[Finding]:
+    """Keys of `data.inputs`/`data.outputs` against the model's input/output `names`: one
+    entry for a one-input (one-output) model may have any name; otherwise the keys must be
+    exactly the names."""
+    if one_to_one(names, list(value)):
+        return
+    if names == [SINGLE]:
+        yield (
+            path,
+            f"the model has one {what}: give data.{path[-1]} one entry, got {len(value)}"
+            + (f" ({', '.join(value)})" if value else ""),
+            True,
+        )
+        return
+    suggested = ""
+    for key in value:
+        if key not in names:
+            hint = did_you_mean(key, names)
+            suggested += hint
+            yield (
+                (*path, key),
+                f"'{key}' is not a model {what}{hint}; {what}s: {', '.join(names)}",
+                True,
+            )
+    for name in names:
+        if name not in value and f"'{name}'" not in suggested:
+            yield (path, f"no entry for the model {what} '{name}'", True)

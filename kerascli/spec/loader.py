@@ -10,7 +10,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from kerascli.spec.checks import check_spec
-from kerascli.spec.facts import is_file_ref
+from kerascli.spec.facts import (
+    DATA_FILE_KEYS,
+    is_file_ref,
+    subclass_source,
+    with_subclass_source,
+)
 from kerascli.spec.fields import field_keys, model_at
 from kerascli.spec.layering import apply_overrides, read_layered
 from kerascli.spec.models import CLASS_WORDS, Spec
@@ -90,11 +95,12 @@ def _resolve_paths(spec: Spec, doc: Document) -> None:
     ]
     sub = spec.model.subclass
     if sub is not None:
-        ref, cls = sub.class_.rsplit(":", 1)
+        ref = subclass_source(sub.class_)
         if is_file_ref(ref):
-            sub.class_ = f"{_absolute(doc, ('model', 'subclass', 'class'), ref)}:{cls}"
+            absolute = _absolute(doc, ("model", "subclass", "class"), ref)
+            sub.class_ = with_subclass_source(sub.class_, absolute)
     if spec.data is not None:
-        for key in ("path", "train", "validation", "test"):
+        for key in DATA_FILE_KEYS:
             value = getattr(spec.data, key)
             if value is not None:
                 setattr(spec.data, key, _absolute(doc, ("data", key), value))

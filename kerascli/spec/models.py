@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from kerascli.spec.facts import is_file_ref
+from kerascli.spec.facts import is_file_ref, subclass_source
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 # Last parts of a dotted name that say "a file of another kind", not a module: `net.txt`.
@@ -260,7 +260,7 @@ class SubclassSpec(Strict):
     @field_validator("class_")
     @classmethod
     def _class_ref(cls, value: str) -> str:
-        if not is_plugin_ref(value.rsplit(":", 1)[0]):
+        if not is_plugin_ref(subclass_source(value)):
             raise ValueError(CLASS_WORDS)
         return value
 

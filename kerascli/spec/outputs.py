@@ -6,8 +6,8 @@ each output gets: a list becomes a mapping by output name (`by_output`), which `
 to Keras (arranged by `keras_losses` and `keras_metrics`), the checks validate and `monitor.py`
 derives the logged names from: with `outputs: [zeta, alpha]`, `loss: [mse, mae]` is `{zeta: mse,
 alpha: mae}` and `loss_weights: [1, 0]` is `{zeta: 1.0, alpha: 0.0}`. It is also the one home
-of an output's loss and its kind (`loss_kind`: which crossentropy), which training and
-inference ask; the model's outputs themselves are `facts.output_names`.
+of an output's loss and its kind (`loss_kind`: which crossentropy, `from_logits`), which
+training and inference ask; the model's outputs themselves are `facts.output_names`.
 """
 
 from __future__ import annotations
@@ -187,13 +187,24 @@ def loss_kind(spec: Spec, output: str) -> str:
     return "binary" if "binary" in name else ""
 
 
+def from_logits(spec: Spec, output: str) -> bool:
+    """Whether `output` is trained with a crossentropy loss `from_logits: true` (its
+    predictions are logits, not probabilities)."""
+    return bool(loss_kind(spec, output)) and bool(loss_call(spec, output)[1].get("from_logits"))
+
+
+def index_names(count: int) -> list[str]:
+    """The names of `count` classes known by index only: `0..count-1`."""
+    return [str(i) for i in range(count)]
+
+
 def index_classes(spec: Spec, output: str, units: int) -> list[str] | None:
     """Class names `0..n-1` for a classifier trained on integer labels (a crossentropy loss)."""
     kind = loss_kind(spec, output)
     if units > 1 and kind in ("sparse", "categorical"):
-        return [str(i) for i in range(units)]
+        return index_names(units)
     if units == 1 and kind == "binary":
-        return ["0", "1"]
+        return index_names(2)
     return None
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from kerascli.cli import errors, render
+from kerascli.cli.command import command
+from kerascli.cli.options import JsonOpt
 from kerascli.run.rundir import RunFailed, RunInterrupted, Terminated
 from kerascli.spec import Problem, SpecError
-from tests.cli.conftest import ROOT
+from tests.cli.conftest import IRIS, ROOT, write
 
 BROKEN = ROOT / "tests" / "spec" / "fixtures" / "broken" / "unknown_layer.yaml"
 LOCATED = f"{BROKEN}:6:9: model.sequential.layers[0].Dens: unknown layer 'Dens'"
@@ -38,9 +40,26 @@ def test_every_command_takes_debug(cli, tmp_path: Path) -> None:
     assert "Traceback" not in refused.err
 
 
-def test_verbose_lasts_as_long_as_the_command(cli, tmp_path: Path, monkeypatch) -> None:
+def test_verbose_lasts_as_long_as_the_command(cli, iris_copy: Path, monkeypatch) -> None:
+    """`--verbose` keeps TensorFlow's logs (`KERASCLI_VERBOSE`) while the command runs: a
+    plugin imported during `train` sees it; after the command it is gone."""
     monkeypatch.delenv("KERASCLI_VERBOSE", raising=False)
-    assert cli("evaluate", tmp_path, "--verbose").code == 1  # no model there
+    seen = iris_copy / "seen.txt"
+    write(
+        iris_copy,
+        "spy.py",
+        f"""
+        import os, pathlib
+        pathlib.Path({str(seen)!r}).write_text(os.environ.get("KERASCLI_VERBOSE", "unset"))
+        """,
+    )
+    spec = write(iris_copy, "spec.yaml", IRIS.read_text().replace("data/iris.csv", "iris.csv"))
+    with spec.open("a") as handle:
+        handle.write("plugins: [spy.py]\n")
+    runs = iris_copy / "runs"
+    result = cli("train", spec, "--epochs", "1", "--runs-dir", runs, "--quiet", "--verbose")
+    assert result.code == 0, result.err
+    assert seen.read_text() == "1"
     assert "KERASCLI_VERBOSE" not in os.environ
 
 
@@ -118,3 +137,10 @@ def test_a_run_failed_by_an_invalid_spec_shows_its_problems(capsys, tmp_path: Pa
 )
 def test_interrupts_and_gates(capsys, exc: BaseException, code: int, lines: list[str]) -> None:
     assert report(exc, capsys) == (code, "", "".join(f"{line}\n" for line in lines))
+
+
+def test_a_shared_option_under_another_name_is_refused() -> None:
+    def show(as_json: JsonOpt = False) -> None: ...
+
+    with pytest.raises(TypeError, match="name the --json parameter json_"):
+        command(show)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kerascli.data.csv_table import read_csv
-from kerascli.data.tables import (
+from kerascli.data.read import (
     Table,
     cast,
     class_names,

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import yaml
 
-from kerascli.data.splits import Split, load_data, read_split
-from kerascli.data.tables import cast, is_numeric, labels, numeric, read_table
+from kerascli.data.model_arrays import Split, read_split
+from kerascli.data.read import cast, is_numeric, labels, numeric, read_table
+from kerascli.data.splits import load_data
 from kerascli.spec import SpecError, load_spec
 from kerascli.spec.problems import Problem
 from tests.conftest import SPECS, Result, invoke

@@ -126,7 +126,7 @@ def test_named_inputs_and_outputs_of_a_functional_model(tmp_path: Path) -> None:
         "outputs": {"species": "species", "width": "petal_width"},
     }
     # petal gives one column where the model wants two: a located shape error, from the
-    # spec checks (validate) and, for a spec loaded unchecked, from the data loader itself.
+    # spec checks (validate) and, for a spec loaded unchecked, from the data reader itself.
     with pytest.raises(SpecError) as caught:
         load_spec(_spec(tmp_path, data, model))
     (problem,) = caught.value.problems

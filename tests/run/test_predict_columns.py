@@ -42,12 +42,8 @@ def test_regression_predicts_one_named_column(cli, tmp_path: Path) -> None:
     assert len(document["predictions"]["next"]) == document["rows"] == 800
 
 
-def test_csv_trained_model_predicts_from_npy_and_npz(cli, tmp_path: Path) -> None:
-    trained = cli(
-        "train", SPECS / "iris_mlp.yaml", "--epochs", "2", "--runs-dir", tmp_path, "--json"
-    )
-    assert trained.code == 0, trained.err
-    iris_run_dir = trained.json()["run_dir"]
+def test_csv_trained_model_predicts_from_npy_and_npz(cli, iris_run: Path, tmp_path: Path) -> None:
+    iris_run_dir = iris_run
     columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     with open(SPECS / "data" / "iris.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -1,4 +1,5 @@
-"""Read CSV/TSV/NPZ/NPY files into named numpy arrays, with located errors.
+"""Read a CSV/TSV/NPZ/NPY file into a `Table` (`data/table.py`), and its columns or arrays as
+typed numpy values, with located errors.
 
 `read_table` reads a file (`csv_table` and `arrays` hold the readers); `numeric`, `text`,
 `labels` and `cast` turn its columns or arrays into what a model takes.
@@ -17,15 +18,13 @@ from kerascli.data.arrays import array, arrays, read_arrays, rows_differ
 from kerascli.data.csv_table import NUMBER as _NUMBER
 from kerascli.data.csv_table import read_csv
 from kerascli.data.table import CsvColumns, Table
-from kerascli.spec.facts import file_format
+from kerascli.spec.facts import file_format, is_tabular
 from kerascli.spec.problems import DataError
 
 __all__ = [
-    "DataError",
     "Table",
     "cast",
     "class_names",
-    "file_format",
     "is_numeric",
     "labels",
     "no_class_names",
@@ -51,7 +50,7 @@ def read_table(path: str | Path, fmt: str | None = None) -> Table:
             str(path),
         )
     kind = file_format(path, fmt)
-    if kind in ("csv", "tsv"):
+    if is_tabular(kind):
         return Table(str(path), kind, csv=read_csv(path, kind))
     return Table(str(path), kind, columns=read_arrays(path, kind))
 
@@ -102,7 +101,7 @@ def cast(table: Table, names: list[str] | str, values: np.ndarray, dtype: Any) -
     whole = values.dtype.kind != "f" or not np.isfinite(value) or value == np.trunc(value)
     reason = f"is out of range for {dtype}" if whole else f"is not a whole number ({dtype})"
     columns = [names] if isinstance(names, str) else names
-    if table.kind in ("csv", "tsv"):
+    if is_tabular(table.kind):
         name = columns[j] if len(columns) == flat.shape[1] else columns[0]
         problem = f"value '{_column(table, name)[row]}' in column '{name}'"
         raise DataError(f"{problem} {reason}", table.path, table.line(row))
@@ -127,7 +126,7 @@ def numeric(table: Table, names: list[str] | str) -> np.ndarray:
     `1_065`, and NaN or an infinity (`nan`, `inf`, `-Infinity`, or beyond float range) are
     errors at the cell's row, as are NaN and infinities in an NPZ/NPY array.
     """
-    if table.kind not in ("csv", "tsv"):
+    if not is_tabular(table.kind):
         return arrays(table, names, finite=True)
     columns = [names] if isinstance(names, str) else names
     parsed = table.csv.floats(columns) if table.csv is not None else None
@@ -162,7 +161,7 @@ def text(table: Table, names: list[str] | str) -> np.ndarray:
     CSV/TSV cells are taken as written (numbers stay text, empty cells are empty strings); an
     array must hold text: a str array, a bytes array (UTF-8) or an object array of str.
     """
-    if table.kind in ("csv", "tsv"):
+    if is_tabular(table.kind):
         columns = [names] if isinstance(names, str) else names
         cells = [_column(table, name) for name in columns]
         out = np.array(cells, dtype=np.str_).reshape(len(columns), table.rows).T
@@ -203,7 +202,7 @@ def is_numeric(table: Table, name: str) -> bool:
     A CSV column is numeric when it holds a number (`numeric`'s plain decimal form) and nothing
     else but missing values (empty cells, `nan`, `inf`), which `numeric` then reports.
     """
-    if table.kind not in ("csv", "tsv"):
+    if not is_tabular(table.kind):
         return np.issubdtype(np.asarray(_column(table, name)).dtype, np.number)
     if _csv(table, name).parsed(name):  # plain finite numbers only
         return True
@@ -239,7 +238,7 @@ def _refuse_mixed(table: Table, name: str, values: list[str]) -> None:
 def class_names(table: Table, name: str) -> list[str] | None:
     """The classes of a target column, as training encodes them: the sorted set of its values
     when it holds text (class names); `None` for numbers (used as they are) and for arrays."""
-    if table.kind not in ("csv", "tsv") or is_numeric(table, name):
+    if not is_tabular(table.kind) or is_numeric(table, name):
         return None
     return sorted(set(_column(table, name)))
 

@@ -1,0 +1,297 @@
+"""Read one data file into model-ready arrays (`read_split`): inputs shaped and typed as the
+model takes them, targets encoded, by the binding `kerascli.spec.facts` gives."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerascli.data.read import (
+    Table,
+    cast,
+    class_names,
+    labels,
+    no_class_names,
+    numeric,
+    read_table,
+    rows_differ,
+    text,
+)
+from kerascli.spec.datafile import data_header
+from kerascli.spec.facts import (
+    SINGLE,
+    binding_problems,
+    fed_one_array,
+    file_format,
+    implied_feature_columns,
+    input_columns,
+    inputs_by_array_key,
+    inputs_by_name,
+    is_tabular,
+    target_columns,
+    training_file,
+)
+from kerascli.spec.models import DataSpec, InputSpec, Spec
+from kerascli.spec.problems import DataError, KeyPath, SpecError
+
+STRING = "string"  # the Keras dtype of a text input: its data is read as a numpy str array
+
+Arrays = np.ndarray | dict[str, np.ndarray]
+
+
+@dataclass
+class Split:
+    """Model-ready arrays of one split: `x` and `y` are arrays, or dicts by input/output name."""
+
+    x: Arrays
+    y: Arrays | None
+    rows: int
+
+
+def located(spec: Spec, path: KeyPath, message: str, at_key: bool = False) -> SpecError:
+    """A problem with the spec's `data:`, located in its document where it has one."""
+    if spec.document is not None:
+        return SpecError([spec.document.problem(path, message, at_key=at_key)])
+    return SpecError([DataError(message).problems[0]])
+
+
+def _check_binding(spec: Spec, data: DataSpec, fmt: str, targets: bool) -> None:
+    """Raise the first thing wrong with how `data` feeds the model (`facts.binding_problems`),
+    located as `kerascli validate` reports it."""
+    for path, message, at_key in binding_problems(spec, data, fmt, targets):
+        raise located(spec, path, message, at_key)
+
+
+def _input_columns(spec: Spec, data: DataSpec) -> dict[str, Any]:
+    """The columns (or array key) of each input, by its key in `x` (`facts.input_columns`)."""
+    implied = data.inputs is None and data.features is None
+    bound = input_columns(spec, _training_columns(spec) if implied else None)
+    return {b.key: b.columns for b in bound}
+
+
+def implied_features(spec: Spec) -> list[str] | None:
+    """The input columns a spec implies without naming them (`data.features` and `data.inputs`
+    left out, one input, CSV/TSV training data), as `feature_columns` resolves them; else
+    `None`."""
+    data = spec.data
+    if data is None or data.features is not None or data.inputs is not None:
+        return None
+    source = training_file(data)
+    tabular = source is not None and is_tabular(file_format(source, data.format))
+    return feature_columns(spec) if tabular and len(inputs_by_name(spec)) == 1 else None
+
+
+def feature_columns(spec: Spec) -> list[str]:
+    """The input columns of a one-input model fed from CSV/TSV: `data.features`, or, when the
+    spec leaves it out, every column of the *training* file's header but the targets, in that
+    header's order.
+
+    Every file is then read by these names, whatever its column order: a file to predict on
+    with the same columns in another order (or with extra columns) gives the same inputs. A run
+    writes the list into its `spec.yaml`, so it still holds when the training file is gone.
+    """
+    data = spec.data
+    assert data is not None
+    if data.features is not None:
+        return [data.features] if isinstance(data.features, str) else list(data.features)
+    return implied_feature_columns(data, _training_columns(spec))
+
+
+def _training_columns(spec: Spec) -> list[str]:
+    """The column names of the training file's header, which the input columns a spec implies
+    are taken from."""
+    header = data_header(spec)
+    if header is None:
+        raise located(
+            spec,
+            ("data",),
+            "without data.features the input columns are every column of the training file "
+            "but the targets, and that file is not there to say which: list the input columns "
+            "in data.features",
+        )
+    return header[1]
+
+
+def _shape_input(
+    values: np.ndarray, spec: InputSpec, name: str, source: Any, table: Table
+) -> np.ndarray:
+    path = table.path
+    shape = tuple(spec.shape)
+    rows = values.shape[0]
+    label = f"input '{name}'" if name else "the model input"
+    named = source if isinstance(source, str) else ", ".join(source)
+    got = values.shape[1:] if values.ndim > 1 else (1,) if isinstance(source, list) else ()
+    if values.ndim == 1 and isinstance(source, list):
+        values = values.reshape(rows, 1)
+    fits = len(got) == len(shape) and all(
+        s is None or s == g for s, g in zip(shape, got, strict=True)
+    )
+    if not fits:
+        if None not in shape and math.prod(s or 1 for s in shape) == math.prod(got or (1,)):
+            values = values.reshape((rows, *shape))
+        else:
+            if isinstance(source, list) and got == (len(source),):  # CSV columns
+                what = f"{len(source)} column{'s' if len(source) != 1 else ''} ({named})"
+            else:  # an array: what its rows hold, whatever the spec's names
+                given = math.prod(got)
+                where = named if isinstance(source, str) else "the array"
+                values_per_row = f"{given} value{'s' if given != 1 else ''} per row"
+                what = f"{values_per_row} (shape {list(got)}, {where})"
+            need = math.prod(s or 1 for s in shape)
+            raise DataError(
+                f"{label} expects shape {list(shape)} ({need} values per row); the data gives {what}",
+                path,
+            )
+    if spec.dtype == STRING:
+        return values  # already a numpy str array (`text`); tf.data makes it tf.string
+    try:
+        return cast(table, source, values, spec.dtype)  # `1e39` is out of float32's range
+    except (ValueError, TypeError) as exc:  # e.g. an NPZ str array for a float32 input
+        raise DataError(
+            f"{label} has dtype {spec.dtype}; the data ({named}) does not convert: {exc} "
+            "(for a text input, set the input's dtype: string)",
+            path,
+        ) from None
+
+
+def _input_values(table: Table, columns: Any, spec: InputSpec) -> np.ndarray:
+    """An input's values: text for a `string` input, numbers otherwise."""
+    return text(table, columns) if spec.dtype == STRING else numeric(table, columns)
+
+
+def _encode_targets(
+    table: Table, targets: dict[str, Any], classes: dict[str, list[str]], fixed: bool = False
+) -> dict[str, np.ndarray]:
+    """Targets by output: class ids of a column of class names, numbers as they are.
+
+    Training (`fixed` false) takes an output's classes from `classes`, or from the column (its
+    sorted names, added to `classes`). With `fixed`, `classes` are those the model was trained
+    with: a recorded output's column must hold those names, and an output without classes was
+    trained on numbers, so a column of text labels is refused rather than encoded anew.
+    """
+    out: dict[str, np.ndarray] = {}
+    for name, columns in targets.items():
+        column = isinstance(columns, str) and is_tabular(table.kind)
+        if fixed and name in classes:
+            if not column:
+                output = f"output '{name}'" if name != SINGLE else "the model"
+                raise DataError(
+                    f"{output} was trained on class names ({', '.join(classes[name])}): "
+                    f"give its target as a CSV/TSV column of those names",
+                    table.path,
+                )
+            out[name] = labels(table, columns, classes[name], fixed=True)
+            continue
+        found = class_names(table, columns) if column else None
+        if found is not None:
+            if fixed:
+                raise no_class_names(table, columns)
+            classes.setdefault(name, found)
+            out[name] = labels(table, columns, classes[name])
+            continue
+        values = numeric(table, columns)
+        if values.dtype.kind not in "biuf":  # e.g. an NPZ array of class names
+            raise DataError(
+                f"the target array '{columns}' holds {values.dtype} values; a target array "
+                "holds numbers (class ids; class names come from a CSV/TSV column)",
+                table.path,
+            )
+        if (
+            values.ndim == 1
+            and values.dtype.kind == "f"
+            and np.all(np.mod(values, 1) == 0)
+            and np.all(np.abs(values) <= 2**53)  # beyond, a float is no exact integer
+        ):
+            values = values.astype(np.int64)  # integer labels written in a CSV
+        out[name] = cast(table, columns, values, np.float32) if values.dtype.kind == "f" else values
+    return out
+
+
+def read_split(
+    spec: Spec,
+    path: str,
+    classes: dict[str, list[str]],
+    require_target: bool = True,
+    fixed_classes: bool = False,
+) -> Split:
+    """Read one data file into model-ready arrays; without `require_target` (prediction) the
+    targets are not read, even where the file has them (a label the model never saw, a missing
+    one, must not stop a prediction).
+
+    Args:
+        classes: Class names by output; training adds those it finds.
+        fixed_classes: `classes` are those the model was trained with (evaluate, and the
+            validation and test files of training): a target is encoded with them, never
+            with classes of its own (see `_encode_targets`). Defaults to `False`.
+    """
+    data = spec.data or DataSpec(path=path)
+    table = read_table(path, data.format)
+    _check_binding(spec, data, table.kind, targets=require_target)
+    inputs = inputs_by_array_key(spec)
+    sources = _input_columns(spec, data)
+    x = {
+        name: _shape_input(
+            _input_values(table, columns, inputs[name]), inputs[name], name, columns, table
+        )
+        for name, columns in sources.items()
+    }
+    targets = target_columns(spec) if require_target else {}
+    y: dict[str, np.ndarray] | None = None
+    if targets:
+        if table.kind == "npy":
+            raise DataError(
+                "an NPY file holds one array, the model's input; this needs the targets too: "
+                "use a CSV/TSV file or an NPZ file with the target arrays",
+                table.path,
+            )
+        # a missing column is a located error
+        y = _encode_targets(table, targets, classes, fixed_classes)
+    elif require_target:
+        raise located(spec, ("data",), "name the target with data.target (or data.outputs)")
+    counts = {_named(sources[name]): len(values) for name, values in x.items()}
+    counts.update({_named(targets[name]): len(values) for name, values in (y or {}).items()})
+    if len(set(counts.values())) > 1:  # NPZ arrays: CSV columns have a row each
+        raise DataError(rows_differ(counts), table.path)
+    rows = next(iter(counts.values()), table.rows)
+    return Split(_unwrap(x), _unwrap(y) if y is not None else None, rows)
+
+
+def _named(columns: Any) -> str:
+    return columns if isinstance(columns, str) else ", ".join(columns)
+
+
+def _unwrap(arrays: dict[str, np.ndarray]) -> Arrays:
+    return arrays[SINGLE] if fed_one_array(list(arrays)) else arrays
+
+
+def trained_classes(spec: Spec) -> dict[str, list[str]]:
+    """The class names a model was trained with, by output, when no run records them (a bare
+    `MODEL.keras` with a spec): those its spec's training file gives, by the rule training
+    uses (`class_names`). Outputs trained on numbers have none.
+
+    Raises:
+        DataError: the training file is CSV/TSV (whose text targets would have been classes)
+            and it is not there to say.
+    """
+    data = spec.data
+    source = training_file(data) if data is not None else None
+    if data is None or source is None or not is_tabular(file_format(source, data.format)):
+        return {}  # arrays: targets are numbers
+    if not Path(source).is_file():
+        raise DataError(
+            "the model's class names are unknown: no run.json records them, and the spec's "
+            "training file is not there to say; evaluate the run directory (with its run.json)",
+            str(source),
+        )
+    table = read_table(source, data.format)
+    _check_binding(spec, data, table.kind, targets=True)
+    classes: dict[str, list[str]] = {}
+    for name, columns in target_columns(spec).items():
+        found = class_names(table, columns) if isinstance(columns, str) else None
+        if found is not None:
+            classes[name] = found
+    return classes
