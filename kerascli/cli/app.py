@@ -82,7 +82,7 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _options(
     context: typer.Context,
     version: Annotated[
@@ -95,6 +95,9 @@ def _options(
 ) -> None:
     """Declarative, YAML-driven training for tf.keras: validate, train, evaluate, predict."""
     context.meta[DEBUG] = debug  # `kerascli --debug COMMAND`, as `kerascli COMMAND --debug`
+    if context.invoked_subcommand is None:  # `kerascli --debug`: the help, as bare `kerascli`
+        typer.echo(context.get_help(), nl=False)
+        raise typer.Exit(errors.EXIT_INVALID)
 
 
 for _command in (validate, summary, config, train, evaluate, predict, runs, schema, init):

@@ -144,3 +144,9 @@ def test_a_shared_option_under_another_name_is_refused() -> None:
 
     with pytest.raises(TypeError, match="name the --json parameter json_"):
         command(show)
+
+
+def test_debug_without_a_command_shows_the_help_as_no_arguments_do(cli) -> None:
+    bare, debug = cli(), cli("--debug")
+    assert bare.code == debug.code == 2
+    assert "Usage: kerascli" in debug.out and debug.out == bare.out
