@@ -70,13 +70,13 @@ def _problems(path: Path, deep: bool, overrides: list[str], debug: bool) -> list
 def summary(spec: SpecArg, set_: SetOpt = None, json_: JsonOpt = False) -> None:
     """Build the model and print its layers, output shapes and parameter counts."""
     from kerascli.api import build_model, load_spec
-    from kerascli.cli.summary import model_summary, summary_table
+    from kerascli.model.summary import model_summary
 
     data = model_summary(build_model(load_spec(spec, set_ or ())))
     if json_:
         render.print_json(data)
     else:
-        render.stdout.print(summary_table(data))
+        render.stdout.print(render.summary_table(data))
 
 
 @command

@@ -121,7 +121,7 @@ _STATUS_COLOURS = {
     "running": "cyan",
     "dead": "magenta",  # `running`, but its process is gone (`runs.list_runs`)
 }
-_PREFIX_TITLES = {"test_": "test metrics", "val_": "validation metrics", "": "metrics"}
+_SPLIT_TITLES = {"test": "test metrics", "validation": "validation metrics", "train": "metrics"}
 MAX_METRIC_COLUMNS = 3
 
 
@@ -189,15 +189,21 @@ def runs_table(records: list[dict[str, Any]], title: str) -> Table:
     names: list[str] = []
     for r in records:
         names += [m for m in r.get("metrics", {}) if m not in names]
-    prefix = next((p for p in ("test_", "val_") if any(n.startswith(p) for n in names)), "")
+    from kerascli.spec.log_names import SPLIT_PREFIXES  # (not on the start-up path)
+
+    held_out = ("test", "validation")
+    split = next(
+        (s for s in held_out if any(n.startswith(SPLIT_PREFIXES[s]) for n in names)), "train"
+    )
+    prefix = SPLIT_PREFIXES[split]
     if prefix:
         names = [n for n in names if n.startswith(prefix)]
-    table = Table(title=text(f"{title} ({_PREFIX_TITLES[prefix]})"), title_justify="left")
+    table = Table(title=text(f"{title} ({_SPLIT_TITLES[split]})"), title_justify="left")
     for column in ("name", "n", "status", "started", "duration"):
         table.add_column(column, no_wrap=True)
     wide = len(names) > MAX_METRIC_COLUMNS
     if wide:
-        table.add_column(_PREFIX_TITLES[prefix], ratio=1)
+        table.add_column(_SPLIT_TITLES[split], ratio=1)
     else:
         for column in names:
             table.add_column(text(column.removeprefix(prefix)), justify="right", no_wrap=True)
@@ -238,3 +244,20 @@ def _date(stamp: str | None) -> str:
 
 def _number(value: Any) -> str:
     return "" if value is None else f"{value:.4f}"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """`kerascli summary`: one row per layer, the parameter counts below."""
+    table = Table(title=f"{summary['name']} ({summary['class']})", title_justify="left")
+    table.add_column("layer")
+    table.add_column("type")
+    table.add_column("output shape")
+    table.add_column("params", justify="right")
+    for layer in summary["layers"]:
+        table.add_row(layer["name"], layer["class"], layer["output_shape"], f"{layer['params']:,}")
+    table.caption = (
+        f"total {summary['total_params']:,} · trainable {summary['trainable_params']:,} · "
+        f"non-trainable {summary['non_trainable_params']:,}"
+    )
+    table.caption_justify = "left"
+    return table

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascli.data.table import CsvColumns
-from kerascli.spec.datafile import csv_rows, duplicate_column
+from kerascli.spec.datafile import csv_rows, header_names
 from kerascli.spec.problems import DataError
 
 # A number as a CSV cell writes it: digits, an optional point and exponent. Stricter than
@@ -45,12 +45,9 @@ def _read_cells(path: Path, kind: str) -> CsvColumns:
     """The careful reader: every cell through the csv module, every problem located."""
     file = str(path)
     with csv_rows(path, kind) as records:
-        header = [name.strip() for name in next(records, (1, []))[1]]
+        header = header_names(next(records, (1, []))[1], file)
         if not header:
             raise DataError("empty file, expected a header row", file, 1)
-        duplicate = duplicate_column(header)
-        if duplicate is not None:
-            raise DataError(duplicate, file, 1)
         cells: list[list[str]] = [[] for _ in header]
         lines: list[int] = []
         for line, row in records:
@@ -82,9 +79,9 @@ def _read_plain(path: Path, kind: str) -> CsvColumns | None:
     if spans is None:
         return None
     header, first_row, lines = spans
-    names = [name.strip() for name in header.split(delimiter)]
+    names = header_names(header.split(delimiter), str(path))  # as the careful reader reads it
     cells = [cell.strip() for cell in first_row.split(delimiter)]
-    if duplicate_column(names) is not None or len(cells) != len(names):
+    if len(cells) != len(names):
         return None
     del data
     numbers = _parse(path, delimiter, [bool(NUMBER.fullmatch(cell)) for cell in cells])

@@ -10,17 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from kerascli.data.read import (
-    Table,
-    cast,
-    class_names,
-    labels,
-    no_class_names,
-    numeric,
-    read_table,
-    rows_differ,
-    text,
-)
+from kerascli.data.arrays import rows_differ
+from kerascli.data.read import cast, class_names, labels, no_class_names, numeric, read_table, text
+from kerascli.data.table import Table
 from kerascli.spec.datafile import data_header
 from kerascli.spec.facts import (
     SINGLE,
@@ -28,9 +20,9 @@ from kerascli.spec.facts import (
     fed_one_array,
     file_format,
     implied_feature_columns,
+    implied_input,
     input_columns,
     inputs_by_array_key,
-    inputs_by_name,
     is_tabular,
     target_columns,
     training_file,
@@ -66,23 +58,23 @@ def _check_binding(spec: Spec, data: DataSpec, fmt: str, targets: bool) -> None:
         raise located(spec, path, message, at_key)
 
 
-def _input_columns(spec: Spec, data: DataSpec) -> dict[str, Any]:
-    """The columns (or array key) of each input, by its key in `x` (`facts.input_columns`)."""
-    implied = data.inputs is None and data.features is None
-    bound = input_columns(spec, _training_columns(spec) if implied else None)
-    return {b.key: b.columns for b in bound}
+def _input_columns(spec: Spec, data: DataSpec, fmt: str) -> dict[str, Any]:
+    """The columns (or array key) of each input, by its key in `x` (`facts.input_columns`), for
+    a file of format `fmt`."""
+    header = _training_columns(spec) if implied_input(spec, data, fmt) else None
+    return {b.key: b.columns for b in input_columns(spec, header)}
 
 
 def implied_features(spec: Spec) -> list[str] | None:
-    """The input columns a spec implies without naming them (`data.features` and `data.inputs`
-    left out, one input, CSV/TSV training data), as `feature_columns` resolves them; else
-    `None`."""
+    """The input columns a spec implies without naming them (`facts.implied_input`, for the
+    training file), as `feature_columns` resolves them; else `None`."""
     data = spec.data
-    if data is None or data.features is not None or data.inputs is not None:
+    source = training_file(data) if data is not None else None
+    if data is None or source is None:
         return None
-    source = training_file(data)
-    tabular = source is not None and is_tabular(file_format(source, data.format))
-    return feature_columns(spec) if tabular and len(inputs_by_name(spec)) == 1 else None
+    if not implied_input(spec, data, file_format(source, data.format)):
+        return None
+    return feature_columns(spec)
 
 
 def feature_columns(spec: Spec) -> list[str]:
@@ -122,7 +114,7 @@ def _shape_input(
     path = table.path
     shape = tuple(spec.shape)
     rows = values.shape[0]
-    label = f"input '{name}'" if name else "the model input"
+    label = f"input '{name}'" if name != SINGLE else "the model input"
     named = source if isinstance(source, str) else ", ".join(source)
     got = values.shape[1:] if values.ndim > 1 else (1,) if isinstance(source, list) else ()
     if values.ndim == 1 and isinstance(source, list):
@@ -232,7 +224,7 @@ def read_split(
     table = read_table(path, data.format)
     _check_binding(spec, data, table.kind, targets=require_target)
     inputs = inputs_by_array_key(spec)
-    sources = _input_columns(spec, data)
+    sources = _input_columns(spec, data, table.kind)
     x = {
         name: _shape_input(
             _input_values(table, columns, inputs[name]), inputs[name], name, columns, table

@@ -14,26 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from kerascli.data.arrays import array, arrays, read_arrays, rows_differ
+from kerascli.data.arrays import array, arrays, read_arrays
 from kerascli.data.csv_table import NUMBER as _NUMBER
 from kerascli.data.csv_table import read_csv
 from kerascli.data.table import CsvColumns, Table
 from kerascli.spec.facts import file_format, is_tabular
 from kerascli.spec.problems import DataError
-
-__all__ = [
-    "Table",
-    "cast",
-    "class_names",
-    "is_numeric",
-    "labels",
-    "no_class_names",
-    "numeric",
-    "read_table",
-    "rows_differ",
-    "text",
-]
-
 
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 

@@ -80,15 +80,6 @@ class Table:
     def lines(self) -> Sequence[int]:
         return self.csv.lines if self.csv is not None else []
 
-    @property
-    def raw(self) -> dict[str, list[str]]:
-        """Every CSV/TSV column's cells as written, by name (read again where parsed: prefer
-        `csv.cells(name)`); empty for arrays."""
-        if self.csv is None:
-            return {}
-        self.csv.read_cells(self.csv.names)
-        return {name: self.csv.cells(name) for name in self.csv.names}
-
     def line(self, row: int) -> int | None:
         """The file line of row `row` (from 0) of a CSV/TSV table; `None` for arrays."""
         if row < len(self.lines):
@@ -101,6 +92,3 @@ class Table:
         if first is not None:
             return len(first)
         return self.csv.rows if self.csv is not None else 0
-
-    def names(self) -> list[str]:
-        return list(self.csv.names) if self.csv is not None else list(self.columns)

@@ -16,7 +16,7 @@ from kerascli.spec.facts import (
     target_keys,
 )
 from kerascli.spec.models import InputSpec, Spec, call_parts
-from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean
+from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean, short_message
 from kerascli.spec.source import Document
 
 
@@ -38,12 +38,6 @@ def _unknown_argument(target: Any, args: dict[str, Any]) -> tuple[str, list[str]
     known = [n for n in known if n not in ("self", "kwargs", "args")]
     bad = [k for k in args if k not in known]
     return (bad[0], known) if bad else None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " ".join(lines[:3])[:500]
 
 
 class Builder:
@@ -99,7 +93,7 @@ class Builder:
         try:
             return target(**kwargs)
         except (TypeError, ValueError, NotImplementedError, AttributeError, KeyError) as exc:
-            text = _one_line(exc)
+            text = short_message(exc)
             unknown = _unknown_argument(target, args) if "keyword" in text else None
             if unknown is not None:  # a plugin class (Keras's own are checked before building)
                 arg, known = unknown
@@ -127,7 +121,7 @@ class Builder:
                 shape=tuple(spec.shape), dtype=spec.dtype, name=spec.name or name
             )
         except (TypeError, ValueError) as exc:
-            raise self.error(path, f"bad input: {_one_line(exc)}") from exc
+            raise self.error(path, f"bad input: {short_message(exc)}") from exc
 
     def build(self) -> Any:
         kind = self.spec.model.kind
@@ -152,7 +146,7 @@ class Builder:
             except Exception as exc:
                 raise self.error(
                     (*path, call_parts(call)[0]),
-                    f"cannot add {call_parts(call)[0]} after {previous}: {_one_line(exc)}",
+                    f"cannot add {call_parts(call)[0]} after {previous}: {short_message(exc)}",
                     at_key=True,
                 ) from exc
         return model
@@ -192,7 +186,7 @@ class Builder:
             except Exception as exc:
                 raise self.error(
                     where,
-                    f"cannot call {layers[name].__class__.__name__} '{name}': {_one_line(exc)}",
+                    f"cannot call {layers[name].__class__.__name__} '{name}': {short_message(exc)}",
                     at_key=node.layer is not None,
                 ) from exc
         inputs = {n: tensors[n] for n in fn.inputs}
@@ -205,7 +199,7 @@ class Builder:
             )
         except Exception as exc:
             raise self.error(
-                (*base, "outputs"), f"cannot build the model: {_one_line(exc)}"
+                (*base, "outputs"), f"cannot build the model: {short_message(exc)}"
             ) from exc
 
     def _build_subclass(self) -> Any:
@@ -221,7 +215,7 @@ class Builder:
         try:
             model: Any = cls(**args)
         except Exception as exc:
-            raise self.error((*base, "args"), f"{cls.__name__}(...): {_one_line(exc)}") from exc
+            raise self.error((*base, "args"), f"{cls.__name__}(...): {short_message(exc)}") from exc
 
         def zeros(spec: InputSpec) -> Any:
             shape = (1, *[d or 1 for d in spec.shape])
@@ -236,7 +230,7 @@ class Builder:
         except Exception as exc:
             raise self.error(
                 (*base, "input" if sub.input is not None else "inputs"),
-                f"cannot call {cls.__name__} on its input: {_one_line(exc)}",
+                f"cannot call {cls.__name__} on its input: {short_message(exc)}",
             ) from exc
         return model
 

@@ -16,9 +16,9 @@ from kerascli.run.backup import Backups
 from kerascli.run.gates import Gate, check_names
 from kerascli.run.progress import make_progress
 from kerascli.run.rundir import atomic_write
-from kerascli.run.runs import SPLIT_PREFIXES
 from kerascli.spec.dump import resolved_spec
 from kerascli.spec.facts import RUN_DIR_DEFAULTS, run_dir_default
+from kerascli.spec.log_names import SPLIT_PREFIXES, training_names
 from kerascli.spec.models import Spec, call_parts
 
 
@@ -126,11 +126,6 @@ def history_writer(path: Path) -> Any:
     return HistoryWriter()
 
 
-def _train_names(logs: dict[str, Any] | None) -> list[str]:
-    """The training metrics an epoch or batch logged (`loss`, `accuracy`...)."""
-    return [k for k in (logs or {}) if not k.startswith("val_") and k != "learning_rate"]
-
-
 def gate_name_check(gates: list[Any], splits: list[str]) -> Any:
     """A callback that ends training after its first epoch if a `--require` gate names a metric
     the run will not report (the final metrics are the epoch's, per split: `loss`,
@@ -144,7 +139,7 @@ def gate_name_check(gates: list[Any], splits: list[str]) -> Any:
             if self.checked:
                 return
             self.checked = True
-            base = _train_names(logs)
+            base = training_names(logs or {})
             names = [f"{SPLIT_PREFIXES[s]}{k}" for s in splits if s in SPLIT_PREFIXES for k in base]
             check_names(gates, names)
 
@@ -180,7 +175,7 @@ def monitor_check(builder: Builder, validation: bool) -> Any:
             if self.checked:
                 return
             self.checked = True
-            names = _train_names(logs)
+            names = training_names(logs or {})
             for monitor in monitors(builder.spec):
                 message = monitor.problem(names, validation)
                 if message is not None and not monitor.after_plugin:
@@ -194,7 +189,7 @@ def monitor_check(builder: Builder, validation: bool) -> Any:
             if not self.batch_checked:
                 self.batch_checked = True
                 per_batch = [f for f in fields if f.per_batch]
-                _check_fields(builder, per_batch, _train_names(logs), False)
+                _check_fields(builder, per_batch, training_names(logs or {}), False)
 
     return BatchCheck() if any(f.per_batch for f in fields) else MonitorCheck()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerascli.model.builder import Builder, _one_line
+from kerascli.model.builder import Builder
 from kerascli.spec.log_names import metric_args
 from kerascli.spec.models import call_parts
 from kerascli.spec.outputs import (
@@ -19,6 +19,7 @@ from kerascli.spec.outputs import (
     per_output_problem,
     weights_by_output,
 )
+from kerascli.spec.problems import short_message
 
 
 def _loss_or_metric(builder: Builder, family: str, value: Any, path: tuple[Any, ...]) -> Any:
@@ -88,4 +89,4 @@ def compile_model(builder: Builder, model: Any) -> None:
             steps_per_execution=spec.steps_per_execution,
         )
     except (TypeError, ValueError, KeyError) as exc:
-        raise builder.error(("compile",), f"cannot compile: {_one_line(exc)}") from exc
+        raise builder.error(("compile",), f"cannot compile: {short_message(exc)}") from exc

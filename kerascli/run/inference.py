@@ -20,7 +20,7 @@ from kerascli.data.read import read_table
 from kerascli.run.output_keys import outputs_by_key
 from kerascli.run.prediction_files import check_output, write_output
 from kerascli.run.saved_run import LoadedRun
-from kerascli.spec.facts import SINGLE
+from kerascli.spec.facts import SINGLE, target_columns
 from kerascli.spec.models import Spec
 from kerascli.spec.outputs import from_logits, index_classes, index_names, loss_kind
 from kerascli.spec.problems import Problem, SpecError, did_you_mean
@@ -95,9 +95,11 @@ def _probabilities(spec: Spec, output: str, values: np.ndarray) -> np.ndarray:
 
 
 def _label(spec: Spec, output: str) -> str:
+    """The name of `output`'s prediction column: its name, or the only output's target column
+    (`data.target`, or the one entry of `data.outputs`), else `prediction`."""
     if output != SINGLE:
         return output
-    target = spec.data.target if spec.data is not None else None
+    target = target_columns(spec).get(SINGLE) if spec.data is not None else None
     return target if isinstance(target, str) else "prediction"
 
 
@@ -154,7 +156,7 @@ def _prediction_columns(
     crossentropy loss says the output is a classifier."""
     columns: dict[str, np.ndarray] = {}
     for name, values in outputs.items():
-        prefix = "" if len(outputs) == 1 else f"{name}_"
+        prefix = "" if name == SINGLE else f"{name}_"
         label = _label(spec, name)
         values = _probabilities(spec, name, np.asarray(values))
         outputs[name] = values

@@ -6,6 +6,8 @@ import math
 import os
 from pathlib import Path
 
+from kerascli.spec.log_names import SPLIT_PREFIXES, training_names
+
 
 def plot_history(rows: list[dict[str, float]], path: Path) -> None:
     """Loss and metrics per epoch, one panel per metric (train and validation together)."""
@@ -16,15 +18,15 @@ def plot_history(rows: list[dict[str, float]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [
-        k for k in rows[0] if k != "epoch" and not k.startswith("val_") and k != "learning_rate"
-    ]
+    names = training_names(rows[0])
+    validation = SPLIT_PREFIXES["validation"]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
     epochs = [r["epoch"] for r in rows]
     for ax, name in zip(axes[0], names, strict=True):
         ax.plot(epochs, [r.get(name, math.nan) for r in rows], label="train")
-        if any(f"val_{name}" in r for r in rows):
-            ax.plot(epochs, [r.get(f"val_{name}", math.nan) for r in rows], label="validation")
+        if any(f"{validation}{name}" in r for r in rows):
+            values = [r.get(f"{validation}{name}", math.nan) for r in rows]
+            ax.plot(epochs, values, label="validation")
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.legend()

@@ -12,20 +12,20 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from kerascli.run.rundir import HOST, process_alive
-from kerascli.spec.facts import SINGLE
+from kerascli.spec.facts import SINGLE, fed_one_array, target_keys
 from kerascli.spec.problems import Problem, SpecError, cause_line
 
-RECORD_TARGET = "target"
-"""The key `run.json`'s `classes` gives a model's only output (`SINGLE` in memory)."""
+if TYPE_CHECKING:
+    from kerascli.spec.models import Spec
 
-SPLIT_PREFIXES = {"train": "", "validation": "val_", "test": "test_"}
-"""What a split's metric names start with, as Keras logs them and `run.json` records them
-(`loss`, `val_loss`, `test_loss`)."""
+RECORD_TARGET = "target"
+"""The key `run.json`'s `classes` gives a model's only output (`SINGLE` in memory); an output
+of a model with several keeps its name, `target` too."""
 
 
 def classes_to_record(classes: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -33,12 +33,15 @@ def classes_to_record(classes: dict[str, list[str]]) -> dict[str, list[str]]:
     return {(RECORD_TARGET if key == SINGLE else key): names for key, names in classes.items()}
 
 
-def classes_from_record(record: dict[str, Any]) -> dict[str, list[str]]:
-    """The class names a `run.json` records, by output key (`target` as `SINGLE`); `{}` where
-    it records none."""
+def classes_from_record(record: dict[str, Any], spec: Spec) -> dict[str, list[str]]:
+    """The class names a `run.json` records, by output key of the model `spec` describes
+    (`target` as `SINGLE` for a model given one target); `{}` where it records none."""
     saved = record.get("classes")
     saved = saved if isinstance(saved, dict) else {}
-    return {(SINGLE if key == RECORD_TARGET else key): names for key, names in saved.items()}
+    one = fed_one_array(target_keys(spec))
+    return {
+        (SINGLE if one and key == RECORD_TARGET else key): names for key, names in saved.items()
+    }
 
 
 class UnreadableRun(SpecError):

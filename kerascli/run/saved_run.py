@@ -73,7 +73,7 @@ def load_run(
         custom[cls.__name__] = cls
     model = _load_model(builder, model_path, custom)
     # unknown without a readable run record
-    classes = classes_from_record(record) if record else None
+    classes = classes_from_record(record, spec) if record else None
     return LoadedRun(model, spec, classes, run_dir if target.is_dir() else None)
 
 

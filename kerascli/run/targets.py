@@ -10,7 +10,7 @@ import numpy as np
 from kerascli.data import Data
 from kerascli.model.builder import Builder
 from kerascli.run.output_keys import outputs_by_key
-from kerascli.spec.facts import SINGLE, output_names
+from kerascli.spec.facts import SINGLE, output_names, target_keys
 from kerascli.spec.models import Spec
 from kerascli.spec.outputs import loss_kind, loss_name, losses_by_output
 from kerascli.spec.problems import KerasCliError
@@ -99,8 +99,8 @@ def check_class_ids(builder: Builder, model: Any, data: Data) -> None:
 
 def _has_class_kind(spec: Spec) -> bool:
     """Whether an output trains with a categorical crossentropy: of the outputs the spec
-    names, or (a subclass) those its per-output loss names, else its only one."""
-    names = output_names(spec) or list(losses_by_output(spec) or [SINGLE])
+    names, or (a subclass) those of its targets (`facts.target_keys`)."""
+    names = output_names(spec) or target_keys(spec)
     return any(loss_kind(spec, name) in CLASS_KINDS for name in names)
 
 
@@ -133,7 +133,7 @@ def _check_output(
         return
     top = int(max(i.max() for i in arrays))
     if top >= units:
-        label = f"output '{name}'" if name else "the output layer"
+        label = f"output '{name}'" if name != SINGLE else "the output layer"
         raise builder.error(
             _output_path(spec, name),
             f"the target has {top + 1} classes (ids 0 to {top}) but {label} gives "

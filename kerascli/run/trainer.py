@@ -22,9 +22,10 @@ from kerascli.run.plots import plot_history
 from kerascli.run.portable import copy_plugins, origin, portable_spec
 from kerascli.run.progress import format_logs
 from kerascli.run.rundir import RunDir, atomic_write, write_json
-from kerascli.run.runs import SPLIT_PREFIXES, classes_to_record, environment
+from kerascli.run.runs import classes_to_record, environment
 from kerascli.run.targets import check_class_ids, class_weight
 from kerascli.spec.dump import resolved_spec, to_yaml
+from kerascli.spec.log_names import SPLIT_PREFIXES
 from kerascli.spec.models import Spec
 from kerascli.spec.problems import KerasCliError
 

@@ -13,6 +13,7 @@ from typing import Any
 from kerascli.spec.datafile import Header, data_header
 from kerascli.spec.facts import (
     DATA_FILE_KEYS,
+    SINGLE,
     binding_problems,
     format_of,
     input_columns,
@@ -90,7 +91,7 @@ def _check_column_count(
     count = 1 if isinstance(columns, str) else len(columns)
     need = math.prod(s for s in shape if s is not None)
     if count != need:
-        label = f"input '{name}' of shape" if name else "input shape"
+        label = f"input '{name}' of shape" if name != SINGLE else "input shape"
         message = f"{_plural(count, 'column')} for {label} {shape} (needs {need}){note}"
         yield (path, message, path == ("data",))
 

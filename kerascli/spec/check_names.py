@@ -8,14 +8,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from kerascli.spec import catalog
-from kerascli.spec.facts import RUN_DIR_DEFAULTS, SINGLE, argument_family, nested_family
+from kerascli.spec.facts import (
+    RUN_DIR_DEFAULTS,
+    argument_family,
+    named_outputs,
+    nested_family,
+    output_names,
+)
 from kerascli.spec.models import Spec, call_parts
 from kerascli.spec.outputs import (
     as_call,
     loss_outputs,
     loss_weights_problem,
     one_loss,
-    output_names,
     per_output_problem,
 )
 from kerascli.spec.problems import Finding, KeyPath, did_you_mean
@@ -78,13 +83,6 @@ def _check_nested(value: Any, path: KeyPath, lenient: bool) -> Iterator[Finding]
             yield (path, f"unknown {catalog.SINGULAR[expected]} '{value}'{hint}", False)
 
 
-def _named_outputs(spec: Spec) -> list[str] | None:
-    """The outputs a mapping of `compile:` may name: those the spec names (a Functional
-    model's); `None` where it names none (a Sequential model's one output, a subclass's)."""
-    outputs = output_names(spec)
-    return None if outputs == [SINGLE] else outputs
-
-
 def _check_output_map(
     value: dict[str, Any], path: KeyPath, outputs: list[str] | None
 ) -> Iterator[Finding]:
@@ -126,11 +124,11 @@ def check_loss(spec: Spec, lenient: bool) -> Iterator[Finding]:
         for i, value in enumerate(loss):
             yield from _check_loss(value, ("compile", "loss", i), lenient)
     elif loss is not None:
-        if one_loss(loss, output_names(spec)):
+        if one_loss(loss, named_outputs(spec)):
             yield from _check_loss(loss, ("compile", "loss"), lenient)
         else:
             assert isinstance(loss, dict)
-            yield from _check_output_map(loss, ("compile", "loss"), _named_outputs(spec))
+            yield from _check_output_map(loss, ("compile", "loss"), named_outputs(spec))
             for key, value in loss.items():
                 yield from _check_loss(value, ("compile", "loss", key), lenient)
 
@@ -142,7 +140,7 @@ def check_metrics(spec: Spec, lenient: bool) -> Iterator[Finding]:
     if isinstance(metrics, list):
         groups.append((("compile", "metrics"), metrics))
     else:
-        yield from _check_output_map(metrics, ("compile", "metrics"), _named_outputs(spec))
+        yield from _check_output_map(metrics, ("compile", "metrics"), named_outputs(spec))
         for key, listed in metrics.items():
             if isinstance(listed, list):
                 groups.append((("compile", "metrics", key), listed))
@@ -164,7 +162,7 @@ def check_compile(spec: Spec, lenient: bool, training: bool = True) -> Iterator[
     yield from check_metrics(spec, lenient)
     if not training:
         return
-    outputs = _named_outputs(spec)
+    outputs = named_outputs(spec)
     if spec.fit.class_weight is not None and outputs is not None and len(outputs) > 1:
         yield (
             ("fit", "class_weight"),
@@ -195,17 +193,15 @@ def check_loss_weights(spec: Spec) -> Iterator[Finding]:
         if problem is not None:
             yield (base, problem, False)
         return
-    outputs = output_names(spec)
-    if outputs == [SINGLE]:
-        if len(weights) != 1:
+    outputs = named_outputs(spec)
+    if outputs is None:
+        if output_names(spec) is not None and len(weights) != 1:  # a Sequential model's
             yield (
                 base,
                 f"the model has one output: give loss_weights one weight ([w]), got "
                 f"{len(weights)} ({', '.join(weights)})",
                 True,
             )
-        return
-    if outputs is None:
         return
     yield from _check_output_map(weights, base, outputs)
     suggested = "".join(did_you_mean(key, outputs) for key in weights if key not in outputs)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kerascli.spec.facts import format_of, is_tabular, training_file
-from kerascli.spec.problems import Problem, SpecError
+from kerascli.spec.problems import DataError, Problem, SpecError
 
 if TYPE_CHECKING:
     from kerascli.spec.models import Spec
@@ -66,17 +66,24 @@ def _not_utf8(path: str | Path) -> tuple[str, int | None]:
     return "not UTF-8 text (save the file as UTF-8)", None
 
 
-def duplicate_column(names: list[str]) -> str | None:
-    """The problem with a header that names a column twice (positions from 1), else `None`."""
+def header_names(cells: list[str], file: str) -> list[str]:
+    """The column names of the header row (line 1) of CSV/TSV file `file`, its `cells` stripped.
+
+    Raises:
+        DataError: the header names a column twice (positions from 1).
+    """
+    names = [cell.strip() for cell in cells]
     first: dict[str, int] = {}
     for position, name in enumerate(names, start=1):
         if name in first:
-            return (
+            raise DataError(
                 f"duplicate column name '{name}' (columns {first[name]} and {position}): "
-                "each column needs its own name"
+                "each column needs its own name",
+                file,
+                1,
             )
         first[name] = position
-    return None
+    return names
 
 
 def data_header(spec: Spec) -> Header | None:
@@ -97,8 +104,5 @@ def data_header(spec: Spec) -> Header | None:
     if fmt is None or not is_tabular(fmt):
         return None
     with csv_rows(source, fmt) as rows:
-        header = [name.strip() for name in next(rows, (1, []))[1]]
-    duplicate = duplicate_column(header)
-    if duplicate is not None:
-        raise SpecError([Problem(duplicate, "", source, 1)])
-    return Path(source).name, header
+        first = next(rows, (1, []))[1]
+    return Path(source).name, header_names(first, source)

@@ -186,6 +186,13 @@ def output_names(spec: Spec) -> list[str] | None:
     return None
 
 
+def named_outputs(spec: Spec) -> list[str] | None:
+    """The output names the spec writes (a Functional model's `outputs:`); `None` where it
+    names none (a Sequential model's one output, a subclass's outputs)."""
+    functional = spec.model.functional
+    return functional.output_names if functional is not None else None
+
+
 def target_keys(spec: Spec) -> list[str]:
     """The keys of the targets in `y`: the output names of a model with several, `[SINGLE]`
     for one; a subclass (whose outputs the spec does not name) is given the entries of
@@ -239,6 +246,18 @@ def implied_feature_columns(data: DataSpec, header: list[str]) -> list[str]:
     `data.inputs`): every column of the training file's `header` but the targets, in its order."""
     taken = written_targets(data)
     return [column for column in header if column not in taken]
+
+
+def implied_input(spec: Spec, data: DataSpec, fmt: str | None) -> bool:
+    """Whether `data` implies the columns of the model's input (`implied_feature_columns`): a
+    one-input model whose `data` names none (no `data.features` nor `data.inputs`), read from
+    CSV/TSV (`fmt`, the format of the file read)."""
+    return (
+        data.inputs is None
+        and data.features is None
+        and len(inputs_by_name(spec)) == 1
+        and is_tabular(fmt)
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ the logs (callbacks' `monitor:`, `ModelCheckpoint`'s `filepath`) against these n
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from kerascli.spec import catalog
@@ -20,6 +21,17 @@ from kerascli.spec.outputs import loss_outputs, metrics_by_output
 from kerascli.spec.problems import did_you_mean
 
 Call = dict[str, dict[str, Any]]
+
+SPLIT_PREFIXES = {"train": "", "validation": "val_", "test": "test_"}
+"""What a split's metric names start with, as Keras logs them and `run.json` records them
+(`loss`, `val_loss`, `test_loss`)."""
+
+
+def training_names(keys: Iterable[str]) -> list[str]:
+    """The training metrics among an epoch's log keys or a history row's (`loss`, `accuracy`):
+    not the validation ones (`val_`), nor the `learning_rate` a callback logs, nor `epoch`."""
+    validation = SPLIT_PREFIXES["validation"]
+    return [k for k in keys if not k.startswith(validation) and k not in ("learning_rate", "epoch")]
 
 
 # --- metric names ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from kerascli.spec import catalog
-from kerascli.spec.facts import SINGLE, output_names
+from kerascli.spec.facts import SINGLE, named_outputs, output_names
 from kerascli.spec.models import Spec
 from kerascli.spec.problems import KeyPath
 
@@ -48,14 +48,14 @@ def one_loss(loss: Any, outputs: list[str] | None) -> bool:
     """Whether `compile.loss` is one loss for the model (`mse`, `{Huber: {delta: 2}}`) rather
     than one per output (a mapping by output name, or a list in `outputs:` order).
 
-    A mapping of one key is one loss unless it names one of the `outputs` the spec names (a
-    Functional model's) or its value is no mapping of arguments (`{species: mse}`); where the spec names no
-    output (`[SINGLE]` of a Sequential model, `None` of a subclass) it is always one loss.
+    A mapping of one key is one loss unless it names one of the `outputs` the spec names
+    (`facts.named_outputs`: a Functional model's) or its value is no mapping of arguments
+    (`{species: mse}`); where the spec names no output (`None`) it is always one loss.
     """
     if is_single_call("losses", loss):
         return True
     if isinstance(loss, dict) and len(loss) == 1:
-        if outputs is None or outputs == [SINGLE]:
+        if outputs is None:
             return True
         ((key, value),) = loss.items()
         return key not in outputs and (value is None or isinstance(value, dict))
@@ -69,7 +69,7 @@ def per_output_problem(spec: Spec, values: list[Any], what: str) -> str | None:
     outputs = output_names(spec)
     if outputs is None or len(values) == len(outputs):
         return None
-    if outputs == [SINGLE]:
+    if named_outputs(spec) is None:  # a Sequential model's one output
         return f"expected one {what} for the model's one output, got {len(values)}"
     return (
         f"expected {len(outputs)} {PLURALS.get(what, what + 's')}, one per output "
@@ -92,7 +92,7 @@ def losses_by_output(spec: Spec) -> dict[str, tuple[KeyPath, Any]] | None:
     (a mapping by output name, or a list in `outputs:` order); `None` for one loss, no loss, or
     a list for a subclass model (Keras matches it to the model's own outputs)."""
     loss = spec.compile.loss
-    if loss is None or one_loss(loss, output_names(spec)):
+    if loss is None or one_loss(loss, named_outputs(spec)):
         return None
     if isinstance(loss, list):
         if output_names(spec) is None:
@@ -106,7 +106,7 @@ def output_loss(spec: Spec, output: str) -> Any:
     """The loss `output` trains with, as written (`mse`, `{Huber: {delta: 2}}`); `None` where it
     has none. `output` is an output's name, or `SINGLE` for a model's only output."""
     loss = spec.compile.loss
-    if loss is None or one_loss(loss, output_names(spec)):
+    if loss is None or one_loss(loss, named_outputs(spec)):
         return loss
     per_output = losses_by_output(spec)
     if per_output is None:  # a list for a subclass
@@ -122,7 +122,7 @@ def loss_outputs(spec: Spec) -> list[str] | None:
     loss = spec.compile.loss
     if outputs is None or loss is None:
         return None
-    if one_loss(loss, outputs) or isinstance(loss, list):
+    if one_loss(loss, named_outputs(spec)) or isinstance(loss, list):
         return outputs
     return [name for name in outputs if name in loss]
 
@@ -140,8 +140,8 @@ def weights_by_output(spec: Spec) -> dict[str, float] | list[float] | None:
     which sorts the names); weights of outputs without a loss are left out.
     """
     weights = spec.compile.loss_weights
-    outputs = output_names(spec)
-    if weights is None or outputs is None or outputs == [SINGLE]:
+    outputs = named_outputs(spec)
+    if weights is None or outputs is None:
         return weights
     by_name = by_output(spec, weights) if isinstance(weights, list) else weights
     lossy = loss_outputs(spec) or outputs
@@ -220,7 +220,7 @@ def keras_losses(spec: Spec) -> Placed | dict[str, Placed] | list[Placed] | None
     outputs = output_names(spec) or []
     per_output = losses_by_output(spec)
     if per_output is not None:
-        if outputs == [SINGLE] and isinstance(loss, list):
+        if named_outputs(spec) is None and isinstance(loss, list):  # a Sequential model's
             (only,) = per_output.values()
             return only
         return per_output

@@ -116,6 +116,14 @@ class DataError(SpecError):
         super().__init__([Problem(message, "", file, line)])
 
 
+def short_message(exc: BaseException) -> str:
+    """What Keras said in `exc`, in one line: its first three lines joined, at most 500
+    characters (for a located message: `cannot compile: <this>`)."""
+    text = str(exc).strip() or type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:3])[:500]
+
+
 def cause_line(exc: BaseException) -> str:
     """One line saying why `exc` happened: `Type: message`.
 

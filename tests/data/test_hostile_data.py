@@ -275,7 +275,7 @@ def test_rows_after_blank_lines_keep_their_file_line(tmp_path: Path) -> None:
 def test_rows_after_a_quoted_newline_keep_their_file_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "set.csv", 'name,a\n"two\nlines",1\n\nthree,x\n')
     table = read_table(path)
-    assert table.raw["name"] == ["two\nlines", "three"]
+    assert table.csv is not None and table.csv.cells("name") == ["two\nlines", "three"]
     with pytest.raises(SpecError) as caught:
         numeric(table, "a")
     assert _problem(caught).line == 5
@@ -341,7 +341,8 @@ def test_validate_reports_a_binary_data_file_and_goes_on(tmp_path: Path) -> None
 def test_utf8_bom_is_dropped_from_the_first_column_name(tmp_path: Path) -> None:
     path = tmp_path / "iris.csv"
     path.write_bytes(b"\xef\xbb\xbf" + IRIS_CSV.read_bytes())
-    assert read_table(path).names()[0] == "sepal_length"
+    table = read_table(path)
+    assert table.csv is not None and table.csv.names[0] == "sepal_length"
     split = _read(tmp_path, path)
     assert split.rows == 150
     load_spec(_iris_spec(tmp_path))  # validate finds the first column too

@@ -26,11 +26,20 @@ def test_a_model_s_only_output_is_single_whatever_keras_returns() -> None:
 
 
 def test_run_json_names_the_only_output_target() -> None:
-    classes = {SINGLE: ["a", "b"], "head": ["x"]}
-    recorded = classes_to_record(classes)
-    assert recorded == {"target": ["a", "b"], "head": ["x"]}
-    assert classes_from_record({"classes": recorded}) == classes
-    assert classes_from_record({}) == {} == classes_from_record({"classes": [1]})
+    recorded = classes_to_record({SINGLE: ["a", "b"]})
+    assert recorded == {"target": ["a", "b"]}
+    for one in (_spec("mse"), _spec("mse", ["target"])):  # one output, whatever its name
+        assert classes_from_record({"classes": recorded}, one) == {SINGLE: ["a", "b"]}
+        assert classes_from_record({}, one) == {} == classes_from_record({"classes": [1]}, one)
+
+
+def test_an_output_named_target_of_a_model_with_several_keeps_its_name() -> None:
+    two = _spec({"target": "sparse_categorical_crossentropy", "head": "mse"}, ["target", "head"])
+    classes = {"target": ["a", "b"], "head": ["x"]}
+    assert classes_to_record(classes) == classes
+    assert classes_from_record({"classes": classes}, two) == classes
+    only = {"target": ["a", "b"]}  # the other output trained on numbers
+    assert classes_from_record({"classes": only}, two) == only
 
 
 def _spec(loss: Any, outputs: list[str] | None = None) -> Spec:

@@ -138,3 +138,55 @@ def test_a_loss_list_with_logits_predicts_probabilities(cli, tmp_path: Path) -> 
     assert predicted.code == 0, predicted.err
     p = np.array(predicted.json()["predictions"]["diagnosis_p_malignant"])
     assert p.min() >= 0.0 and p.max() <= 1.0 and p.std() > 0
+
+
+def _train_tiny(cli, tmp_path: Path, model: str, compile_: str, data: str) -> str:
+    """Train a spec on 40 rows of `a, b, kind, price` for one epoch; its run directory."""
+    rng = np.random.default_rng(0)
+    rows = ["a,b,kind,price"] + [
+        f"{a:.3f},{b:.3f},{'big' if a > 0 else 'small'},{a + b:.3f}"
+        for a, b in rng.normal(size=(40, 2))
+    ]
+    (tmp_path / "rows.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    spec = tmp_path / "tiny.yaml"
+    text = f"name: tiny\nmodel: {model}\ncompile: {compile_}\nfit: {{epochs: 1}}\ndata: {data}\n"
+    spec.write_text(text, encoding="utf-8")
+    trained = cli("train", spec, "--runs-dir", tmp_path / "runs", "--json")
+    assert trained.code == 0, trained.err
+    return str(trained.json()["run_dir"])
+
+
+def test_one_output_predicts_a_column_named_after_its_data_outputs_entry(
+    cli, tmp_path: Path
+) -> None:
+    run = _train_tiny(
+        cli,
+        tmp_path,
+        "{sequential: {input: {shape: [2]}, layers: [{Dense: {units: 1}}]}}",
+        "{loss: mse}",
+        "{path: rows.csv, features: [a, b], outputs: {y: price}}",
+    )
+    predicted = cli("predict", run, tmp_path / "rows.csv", "--json")
+    assert predicted.code == 0, predicted.err
+    assert predicted.json()["columns"] == ["price"]
+
+
+def test_an_output_named_target_keeps_its_class_names(cli, tmp_path: Path) -> None:
+    """`run.json` records a model's only output as `target`: an output of that name in a
+    model with several is still read back by its name, with its classes."""
+    run = _train_tiny(
+        cli,
+        tmp_path,
+        "{functional: {inputs: {x: {shape: [2]}}, outputs: [target, size], layers: {"
+        "target: {Dense: {units: 2, activation: softmax}, from: x},"
+        "size: {Dense: {units: 1}, from: x}}}}",
+        "{loss: {target: sparse_categorical_crossentropy, size: mse}}",
+        "{path: rows.csv, features: [a, b], outputs: {target: kind, size: price}}",
+    )
+    predicted = cli("predict", run, tmp_path / "rows.csv", "--json")
+    assert predicted.code == 0, predicted.err
+    document = predicted.json()
+    assert document["columns"] == ["target", "target_p_big", "target_p_small", "size"]
+    assert set(document["predictions"]["target"]) <= {"big", "small"}
+    evaluated = cli("evaluate", run, "--data", tmp_path / "rows.csv", "--json")
+    assert evaluated.code == 0, evaluated.err

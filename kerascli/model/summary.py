@@ -1,10 +1,9 @@
-"""A model summary (layers, output shapes, parameter counts) as data and as a Rich table."""
+"""A built model's summary as plain data: layers, output shapes, parameter counts (what
+`kerascli summary` shows, and its `--json` document)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from rich.table import Table
 
 
 def _shape(layer: Any) -> str:
@@ -39,19 +38,3 @@ def model_summary(model: Any) -> dict[str, Any]:
         "trainable_params": trainable,
         "non_trainable_params": total - trainable,
     }
-
-
-def summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"{summary['name']} ({summary['class']})", title_justify="left")
-    table.add_column("layer")
-    table.add_column("type")
-    table.add_column("output shape")
-    table.add_column("params", justify="right")
-    for layer in summary["layers"]:
-        table.add_row(layer["name"], layer["class"], layer["output_shape"], f"{layer['params']:,}")
-    table.caption = (
-        f"total {summary['total_params']:,} · trainable {summary['trainable_params']:,} · "
-        f"non-trainable {summary['non_trainable_params']:,}"
-    )
-    table.caption_justify = "left"
-    return table
