@@ -57,12 +57,19 @@ def cli() -> Callable[..., Result]:
     return invoke
 
 
+def train_example(factory: pytest.TempPathFactory, stem: str, epochs: int) -> Path:
+    """Train the shipped example `model_specs/<stem>.yaml` for `epochs` into a fresh runs
+    directory; the run's directory."""
+    runs = factory.mktemp(f"{stem}-runs")
+    result = invoke(
+        "train", SPECS / f"{stem}.yaml", "--epochs", str(epochs), "--runs-dir", runs, "--json"
+    )
+    assert result.code == 0, result.err
+    return Path(result.json()["run_dir"])
+
+
 @pytest.fixture(scope="session")
 def iris_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One completed 2-epoch run of the iris example, `<runs>/iris-mlp/1`, trained once per test
     session and shared by the tests that only read it: copy it before changing anything in it."""
-    runs = tmp_path_factory.mktemp("shared-runs")
-    iris = SPECS / "iris_mlp.yaml"
-    result = invoke("train", iris, "--epochs", "2", "--runs-dir", runs, "--quiet")
-    assert result.code == 0, result.err
-    return runs / "iris-mlp" / "1"
+    return train_example(tmp_path_factory, "iris_mlp", 2)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import invoke
+from tests.conftest import invoke, train_example
 
 from .conftest import SPECS
 
@@ -22,12 +22,7 @@ WINE = SPECS / "data" / "wine.csv"
 @pytest.fixture(scope="module")
 def wine_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wine example (no `features:`: every column but the target) trained for 15 epochs."""
-    runs = tmp_path_factory.mktemp("wine-runs")
-    result = invoke(
-        "train", SPECS / "wine_residual.yaml", "--epochs", "15", "--runs-dir", runs, "--json"
-    )
-    assert result.code == 0, result.err
-    return Path(result.json()["run_dir"])
+    return train_example(tmp_path_factory, "wine_residual", 15)
 
 
 @pytest.fixture(scope="module")

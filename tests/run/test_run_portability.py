@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import invoke
+from tests.conftest import invoke, train_example
 
 from .conftest import SPECS
 
@@ -19,12 +19,7 @@ from .conftest import SPECS
 @pytest.fixture(scope="module")
 def subclass_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1-epoch run of the digits subclass example, whose model class is a plugin file."""
-    runs = tmp_path_factory.mktemp("subclass-runs")
-    result = invoke(
-        "train", SPECS / "digits_subclass.yaml", "--epochs", "1", "--runs-dir", runs, "--json"
-    )
-    assert result.code == 0, result.err
-    return Path(result.json()["run_dir"])
+    return train_example(tmp_path_factory, "digits_subclass", 1)
 
 
 @pytest.fixture(scope="module")
