@@ -19,6 +19,7 @@ import typer.main
 
 from kerascli.cli import errors, render
 from kerascli.cli.command import DEBUG
+from kerascli.cli.commands_import import import_
 from kerascli.cli.commands_run import evaluate, predict, runs, train
 from kerascli.cli.commands_spec import config, summary, validate
 from kerascli.cli.commands_tools import init, schema
@@ -102,6 +103,7 @@ def _options(
 
 for _command in (validate, summary, config, train, evaluate, predict, runs, schema, init):
     app.command()(_command)
+app.command(name="import")(import_)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -55,10 +55,12 @@ def _problems(path: Path, deep: bool, overrides: list[str], debug: bool) -> list
 
     try:
         spec = load_spec(path, overrides)
-        if deep:
-            from kerascli.model.builder import build_model
+        if deep:  # build the model, and check the stages against it as `train` does
+            from kerascli.model.builder import Builder
+            from kerascli.run.stages import check_stage_settings
 
-            build_model(spec)
+            builder = Builder(spec)
+            check_stage_settings(builder, builder.build())
     except SpecError as exc:
         if debug:
             traceback.print_exception(exc)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import inspect
-from graphlib import TopologicalSorter
 from typing import Any
 
+from kerascli.model.applications import build_application
+from kerascli.model.functional import as_fed, build_functional
 from kerascli.model.keras_env import import_keras
 from kerascli.model.plugins import load_object, load_plugins
 from kerascli.model.registry import Registry, UnknownName
 from kerascli.spec.facts import (
-    fed_one_array,
     inputs_by_array_key,
+    layer_family,
     nested_family,
-    target_keys,
 )
 from kerascli.spec.models import InputSpec, Spec, call_parts
 from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean, short_message
@@ -126,80 +126,50 @@ class Builder:
     def build(self) -> Any:
         kind = self.spec.model.kind
         model = getattr(self, f"_build_{kind}")()
+        self.load_weights(model)
         return model
 
-    def _model_name(self, name: str | None) -> str:
+    def model_name(self, name: str | None) -> str:
         return (name or self.spec.name).replace("-", "_").replace(".", "_")
 
     def _build_sequential(self) -> Any:
         seq = self.spec.model.sequential
         assert seq is not None
         base: KeyPath = ("model", "sequential")
-        model = self.keras.Sequential(name=self._model_name(seq.name))
+        model = self.keras.Sequential(name=self.model_name(seq.name))
         model.add(self.input(seq.input, None, (*base, "input")))
         for i, call in enumerate(seq.layers):
             path = (*base, "layers", i)
-            layer = self.call("layers", call, path)
+            name, args = call_parts(call)
+            if layer_family(name) == "applications":
+                shape = tuple(seq.input.shape) if i == 0 else model.output_shape[1:]
+                layer = build_application(self, name, args, shape, path)
+            else:
+                layer = self.call("layers", call, path)
             previous = f"{call_parts(seq.layers[i - 1])[0]} (layers[{i - 1}])" if i else "the input"
             try:
                 model.add(layer)
             except Exception as exc:
                 raise self.error(
-                    (*path, call_parts(call)[0]),
-                    f"cannot add {call_parts(call)[0]} after {previous}: {short_message(exc)}",
+                    (*path, name),
+                    f"cannot add {name} after {previous}: {short_message(exc)}",
                     at_key=True,
                 ) from exc
         return model
 
     def _build_functional(self) -> Any:
-        fn = self.spec.model.functional
-        assert fn is not None
-        base: KeyPath = ("model", "functional")
-        tensors: dict[str, Any] = {
-            name: self.input(spec, name, (*base, "inputs", name))
-            for name, spec in fn.inputs.items()
-        }
-        graph = {name: set(node.sources) & set(fn.layers) for name, node in fn.layers.items()}
-        for name, node in fn.layers.items():
-            if node.reuse is not None:
-                graph[name].add(node.reuse)
-        layers: dict[str, Any] = {}
-        for name in TopologicalSorter(graph).static_order():
-            node = fn.layers[name]
-            path: KeyPath = (*base, "layers", name)
-            if node.layer is not None:
-                cls, args = node.layer
-                args.setdefault("name", name)
-                layers[name] = self.instantiate("layers", cls, args, path)
-                where: KeyPath = (*path, cls)
-            else:
-                assert node.reuse is not None
-                layers[name] = layers[node.reuse]
-                where = (*path, "reuse")
-            try:
-                if isinstance(node.from_, str):
-                    tensors[name] = layers[name](tensors[node.from_])
-                elif isinstance(node.from_, list):
-                    tensors[name] = layers[name]([tensors[s] for s in node.from_])
-                else:
-                    tensors[name] = layers[name](**{k: tensors[s] for k, s in node.from_.items()})
-            except Exception as exc:
-                raise self.error(
-                    where,
-                    f"cannot call {layers[name].__class__.__name__} '{name}': {short_message(exc)}",
-                    at_key=node.layer is not None,
-                ) from exc
-        inputs = {n: tensors[n] for n in fn.inputs}
-        outputs = {n: tensors[n] for n in fn.output_names}
+        return build_functional(self)
+
+    def load_weights(self, model: Any) -> None:
+        """Load `model.weights` (a weights file) into the built model."""
+        file = self.spec.model.weights
+        if file is None:
+            return
         try:
-            return self.keras.Model(  # as `x` and `y` hold them: one array, or a dict
-                inputs=_as_fed(inputs, list(inputs_by_array_key(self.spec))),
-                outputs=_as_fed(outputs, target_keys(self.spec)),
-                name=self._model_name(fn.name),
-            )
+            model.load_weights(file)
         except Exception as exc:
             raise self.error(
-                (*base, "outputs"), f"cannot build the model: {short_message(exc)}"
+                ("model", "weights"), f"cannot load the weights {file}: {short_message(exc)}"
             ) from exc
 
     def _build_subclass(self) -> Any:
@@ -224,7 +194,7 @@ class Builder:
             return np.zeros(shape, dtype=spec.dtype)
 
         by_key = inputs_by_array_key(self.spec)
-        sample = _as_fed({key: zeros(spec) for key, spec in by_key.items()}, list(by_key))
+        sample = as_fed({key: zeros(spec) for key, spec in by_key.items()}, list(by_key))
         try:
             model(sample)
         except Exception as exc:
@@ -233,12 +203,6 @@ class Builder:
                 f"cannot call {cls.__name__} on its input: {short_message(exc)}",
             ) from exc
         return model
-
-
-def _as_fed(values: dict[str, Any], keys: list[str]) -> Any:
-    """`values` (by name) as the model is fed them: the only one where `keys`
-    (`inputs_by_array_key`, `target_keys`) say one bare array, else the dict."""
-    return next(iter(values.values())) if fed_one_array(keys) else values
 
 
 def build_model(spec: Spec) -> Any:

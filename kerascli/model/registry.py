@@ -9,6 +9,9 @@ from kerascli.model.keras_env import import_keras
 from kerascli.spec import catalog
 from kerascli.spec.problems import did_you_mean
 
+# Families of functions, not classes: `keras.applications` constructors and `keras.ops`.
+FUNCTION_FAMILIES = ("applications", "ops")
+
 
 class UnknownName(LookupError):
     """A name that no Keras namespace nor plugin defines."""
@@ -36,6 +39,8 @@ class Registry:
             "regularizers": keras.regularizers,
             "constraints": keras.constraints,
             "activations": keras.activations,
+            "applications": keras.applications,
+            "ops": keras.ops,
         }
         self.bases = {
             "layers": keras.layers.Layer,
@@ -71,6 +76,8 @@ class Registry:
         if name in catalog.identifiers(family):
             return name
         obj = getattr(self.namespaces[family], name, None)
+        if family in FUNCTION_FAMILIES and callable(obj) and name in catalog.classes(family):
+            return obj  # a constructor function (`MobileNetV3Small`) or an op (`add`)
         base = self.bases.get(family)
         if inspect.isclass(obj) and (base is None or issubclass(obj, base)):
             return obj

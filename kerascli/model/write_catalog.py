@@ -81,7 +81,18 @@ def describe(target: Any) -> dict[str, Any]:
         "params": params,
         "open": open_kwargs,
         "doc": doc.strip().splitlines()[0] if doc else "",
+        "positional": _positional(functions[0]) if functions else [],
     }
+
+
+def _positional(function: Any) -> list[str]:
+    """The arguments `function` takes by position, in its signature's order (`self` left out)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in parameters if p.kind in kinds and p.name != "self"]
 
 
 def _classes(module: Any, base: type) -> dict[str, Any]:
@@ -92,6 +103,26 @@ def _classes(module: Any, base: type) -> dict[str, Any]:
             continue
         out[name] = obj
     return out
+
+
+def _functions(module: Any) -> dict[str, Any]:
+    """The public functions of a namespace (`keras.applications`, `keras.ops`), not its modules."""
+    out = {}
+    for name in sorted(dir(module)):
+        obj = getattr(module, name)
+        if not name.startswith("_") and callable(obj) and not inspect.isclass(obj):
+            out[name] = obj
+    return out
+
+
+GETITEM = {
+    "params": {"key": {"required": True}},
+    "open": False,
+    "doc": "Slice a tensor: `x[key]`, the key written as text such as `[:, -1]` (kerascli's).",
+    "positional": ["key"],
+}
+"""`ops.getitem`: Python's `x[key]` on a tensor (Keras's `GetItem` operation), with the key
+parsed from text (`kerascli.spec.slicing`); not a `keras.ops` function, so written here."""
 
 
 def generate() -> dict[str, Any]:
@@ -131,8 +162,10 @@ def generate() -> dict[str, Any]:
             identifiers(constraints),
         ),
         "activations": ({}, sorted(activations.ALL_OBJECTS_DICT)),
+        "applications": (_functions(keras.applications), []),
+        "ops": (_functions(keras.ops), []),
     }
-    return {
+    catalog = {
         "keras_version": keras.__version__,
         "families": {
             family: {
@@ -142,6 +175,8 @@ def generate() -> dict[str, Any]:
             for family, (classes, idents) in families.items()
         },
     }
+    catalog["families"]["ops"]["classes"]["getitem"] = GETITEM
+    return catalog
 
 
 def main() -> None:

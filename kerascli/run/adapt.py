@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from kerascli.data.model_arrays import Split
+from kerascli.spec.blocks import expand
+from kerascli.spec.facts import inputs_by_array_key
 from kerascli.spec.models import Spec
 
 ADAPTABLE = {
@@ -28,8 +30,8 @@ def _stateless_preprocessing(spec: Spec, model: Any) -> list[tuple[str, Any]]:
             if name in ADAPTABLE and not any(k in args for k in ADAPTABLE[name]):
                 found.append((f"layers[{i}]", layer))  # stable, unlike Keras's layer names
     elif spec.model.functional is not None:
-        for node_name, node in spec.model.functional.layers.items():
-            node_call = node.layer
+        for node_name, expanded in expand(spec.model).nodes.items():
+            node_call = expanded.node.layer
             if node_call is None or node_call[0] not in ADAPTABLE:
                 continue
             class_name, args = node_call
@@ -55,6 +57,8 @@ def adapt_preprocessing(spec: Spec, model: Any, train: Split) -> list[str]:
         structure = model.input
     except (AttributeError, ValueError):
         structure = model.inputs[0]
+    if isinstance(structure, list):  # several inputs, in declared order: by their keys
+        structure = dict(zip(inputs_by_array_key(spec), structure, strict=True))
     for name, layer in stateless:
         if isinstance(structure, dict):
             keys = [key for key, tensor in structure.items() if tensor is layer.input]

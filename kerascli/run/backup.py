@@ -129,14 +129,20 @@ class Backups:
 
     Args:
         run: The run that backs up; warnings go to stderr and its `train.log`.
-        epochs: The run's `fit.epochs`: a backup of more epochs is broken. Defaults to `None`
-            (not checked).
+        epochs: The run's epochs (`fit.epochs` and its stages'): a backup of more epochs is
+            broken. Defaults to `None` (not checked).
+
+    Attributes:
+        resumed: The epochs done in the backup this run resumes from (Keras restores it as
+            `fit` begins), or `None` when it starts afresh.
     """
 
     def __init__(self, run: RunDir, epochs: int | None = None) -> None:
         self.run = run
         self.epochs = epochs
+        self.resumed: int | None = None
         self._locks: list[tuple[int, Path]] = []
+        self._claimed: list[Path] = []
 
     def __enter__(self) -> Backups:
         return self
@@ -168,14 +174,22 @@ class Backups:
         if epoch is not None:
             with contextlib.suppress(OSError, ValueError):
                 writer = json.loads((path / WRITER).read_text(encoding="utf-8"))
-        path.mkdir(parents=True, exist_ok=True)
-        run_path = str(self.run.path.resolve())
-        write_json(path / WRITER, {"run": run_path, "pid": os.getpid(), "host": HOST})
+        self._claimed.append(path)
+        self.mark()
         fields: dict[str, Any] = {"backup": str(path.resolve())}
         if epoch is not None:  # Keras restores this state as fit begins
             fields["resumed_from"] = {"run": writer.get("run"), "epoch": epoch + 1}
+            self.resumed = epoch
         self.run.update(**fields)
         return path
+
+    def mark(self) -> None:
+        """Record in each claimed directory that this run writes it (`writer.json`): again
+        before each fine-tuning stage, as Keras removes the directory when a `fit` ends."""
+        run_path = str(self.run.path.resolve())
+        for path in self._claimed:
+            path.mkdir(parents=True, exist_ok=True)
+            write_json(path / WRITER, {"run": run_path, "pid": os.getpid(), "host": HOST})
 
     def _check(self, path: Path) -> int | None:
         """The epochs the backup in `path` holds (`None`: nothing to resume); a broken one is

@@ -16,6 +16,7 @@ from kerascli.run.backup import Backups
 from kerascli.run.gates import Gate, check_names
 from kerascli.run.progress import make_progress
 from kerascli.run.rundir import atomic_write
+from kerascli.run.stages import total_epochs
 from kerascli.spec.dump import resolved_spec
 from kerascli.spec.facts import RUN_DIR_DEFAULTS, run_dir_default
 from kerascli.spec.log_names import SPLIT_PREFIXES, training_names
@@ -26,7 +27,8 @@ def backup_name(spec: Spec) -> str:
     """`backup-<hash>`: one backup per model, compile and data sections, so a run resumes only
     from a backup of the same model trained the same way."""
     data = resolved_spec(spec)
-    key = json.dumps({k: data.get(k) for k in ("model", "compile", "data")}, sort_keys=True)
+    sections = ("model", "compile", "data", *(("stages",) if spec.stages else ()))
+    key = json.dumps({k: data.get(k) for k in sections}, sort_keys=True)
     return f"backup-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
@@ -85,16 +87,20 @@ def spec_callbacks(builder: Builder, run_path: Path, backups: Backups | None = N
 
 
 def history_writer(path: Path) -> Any:
-    """A callback that rewrites `history.csv` after every epoch (kept if a run dies)."""
+    """A callback that rewrites `history.csv` after every epoch (kept if a run dies); while its
+    `stage` is set (a spec with fine-tuning stages), each row says the stage it trained in."""
     import keras
 
     class HistoryWriter(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
             self.rows: list[dict[str, Any]] = []
+            self.stage: str | None = None
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             row: dict[str, Any] = {"epoch": epoch + 1}
+            if self.stage is not None:
+                row["stage"] = self.stage
             for key, value in (logs or {}).items():
                 try:
                     row[key] = float(value)
@@ -229,7 +235,7 @@ def training_callbacks(
         progress: Where the progress goes (`None`: stdout).
         plain: One line per epoch instead of a progress bar (`None`: when not a terminal).
     """
-    epochs = builder.spec.fit.epochs
+    epochs = total_epochs(builder.spec)
     log_lines = make_progress(epochs, log, plain=True)
     spec_part = spec_callbacks(builder, run_path, backups)
     monitor_checks = monitor_check(builder, "validation" in splits)

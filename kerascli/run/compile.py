@@ -19,7 +19,7 @@ from kerascli.spec.outputs import (
     per_output_problem,
     weights_by_output,
 )
-from kerascli.spec.problems import short_message
+from kerascli.spec.problems import KeyPath, short_message
 
 
 def _loss_or_metric(builder: Builder, family: str, value: Any, path: tuple[Any, ...]) -> Any:
@@ -67,12 +67,26 @@ def _metrics(builder: Builder) -> Any:
     }
 
 
-def compile_model(builder: Builder, model: Any) -> None:
-    """Compile `model` with the spec's optimizer, loss(es), metrics and loss weights."""
-    spec = builder.spec.compile
-    optimizer = builder.call("optimizers", spec.optimizer, ("compile", "optimizer"))
+def build_optimizer(builder: Builder, call: dict[str, dict[str, Any]], path: KeyPath) -> Any:
+    """A new optimizer object from a `{Class: {args}}` call (or a bare identifier: `adam`)."""
+    optimizer = builder.call("optimizers", call, path)
     if isinstance(optimizer, str):
         optimizer = builder.keras.optimizers.get(optimizer)
+    return optimizer
+
+
+def compile_model(builder: Builder, model: Any, optimizer: Any = None) -> None:
+    """Compile `model` with the spec's optimizer, loss(es), metrics and loss weights.
+
+    Args:
+        builder: The spec's builder.
+        model: The model to compile.
+        optimizer: A built optimizer (a fine-tuning stage's). Defaults to `compile.optimizer`,
+            built anew.
+    """
+    spec = builder.spec.compile
+    if optimizer is None:
+        optimizer = build_optimizer(builder, spec.optimizer, ("compile", "optimizer"))
     loss = _losses(builder)
     metrics = _metrics(builder)
     problem = loss_weights_problem(builder.spec)

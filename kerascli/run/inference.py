@@ -161,11 +161,30 @@ def _prediction_columns(
         values = _probabilities(spec, name, np.asarray(values))
         outputs[name] = values
         classes = known.get(name)
+        if values.ndim > 2:  # one prediction per step (or pixel): (rows, steps..., units)
+            if classes is None:
+                classes = index_classes(spec, name, values.shape[-1])
+            columns.update(_step_columns(label, values, classes))
+            continue
         if classes is None:
             units = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
             classes = index_classes(spec, name, units)
         columns.update(_columns(label, prefix, values, classes))
     return columns
+
+
+def _step_columns(label: str, values: np.ndarray, classes: list[str] | None) -> dict[str, Any]:
+    """Columns of an output with one prediction per step: `{label}_{i}` for step i (steps in
+    row-major order), the class of each step where the last axis holds one probability per
+    class, else each value. (`-o FILE.npy` keeps the whole array, probabilities included.)"""
+    if classes and len(classes) > 1 and values.shape[-1] == len(classes):
+        labels = np.array(classes)[values.argmax(axis=-1)]
+        if classes == index_names(len(classes)):
+            labels = labels.astype(np.int64)
+        steps = labels.reshape(len(labels), -1)
+    else:
+        steps = values.reshape(len(values), -1)
+    return {f"{label}_{i}": steps[:, i] for i in range(steps.shape[1])}
 
 
 def _kept_columns(

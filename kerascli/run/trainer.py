@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,6 +24,7 @@ from kerascli.run.portable import copy_plugins, origin, portable_spec
 from kerascli.run.progress import format_logs
 from kerascli.run.rundir import RunDir, atomic_write, write_json
 from kerascli.run.runs import classes_to_record, environment
+from kerascli.run.stages import check_stage_settings, run_stages, stages_record, total_epochs
 from kerascli.run.targets import check_class_ids, class_weight
 from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.log_names import SPLIT_PREFIXES
@@ -126,11 +128,11 @@ def train(
     data = load_data(spec)  # data and model errors come before any run directory is made
     builder = Builder(spec)
     model = builder.build()
-    check_class_ids(builder, model, data)
+    _check_model(builder, model, data)
     run = RunDir.create(runs_dir, name or spec.name, environment(spec.seed, _spec_file(spec)))
     history = history_writer(run.path / "history.csv")
     with (
-        Backups(run, spec.fit.epochs) as backups,
+        Backups(run, total_epochs(spec)) as backups,
         run.recording(lambda: len(history.rows)) as rec,
     ):
         _record_inputs(spec, run, model, data)
@@ -138,8 +140,8 @@ def train(
         callbacks = training_callbacks(
             builder, run.path, history, rec.file, backups, list(data.splits), gates, stream, plain
         )
-        _fit(model, spec, data, callbacks)
-        _check_loss(history.nan_epoch)
+        run_stages(builder, model, history, backups, partial(_fit, model, spec, data, callbacks))
+        _trained(spec, run, history)
         metrics = _evaluate_and_save(model, spec, data, run.path, history.rows)
         if "test" in metrics:
             rec.log(f"test: {format_logs(metrics['test'])}")
@@ -147,10 +149,24 @@ def train(
     return RunResult(run.path, "completed", metrics, history.rows)
 
 
+def _check_model(builder: Builder, model: Any, data: Data) -> None:
+    """What only the built model tells: the data's class ids fit its outputs, the stages'
+    `trainable` names are its layers."""
+    check_class_ids(builder, model, data)
+    check_stage_settings(builder, model)
+
+
 def _spec_file(spec: Spec) -> str | None:
     """The spec's file, if it came from one."""
     doc = spec.document
     return doc.file if doc is not None and not doc.file.endswith("<spec>") else None
+
+
+def _trained(spec: Spec, run: RunDir, history: Any) -> None:
+    """After the last `fit`: the stages as trained into `run.json`; a NaN loss fails the run."""
+    if spec.stages:
+        run.update(stages=stages_record(spec, history.rows))
+    _check_loss(history.nan_epoch)
 
 
 def _check_loss(nan_epoch: int | None) -> None:
@@ -170,10 +186,15 @@ def _record_inputs(spec: Spec, run: RunDir, model: Any, data: Data) -> None:
     adapted = adapt_preprocessing(spec, model, data.splits["train"])
     if adapted:
         run.update(adapted=adapted)
+    if spec.stages:
+        run.update(stages=stages_record(spec))
 
 
-def _fit(model: Any, spec: Spec, data: Data, callbacks: list[Any]) -> None:
-    """`model.fit` on the training split, validating on the validation split if any."""
+def _fit(
+    model: Any, spec: Spec, data: Data, callbacks: list[Any], initial_epoch: int, epochs: int
+) -> None:
+    """`model.fit` from `initial_epoch` up to `epochs` (one stage) on the training split,
+    validating on the validation split if any."""
     fit, batch = spec.fit, spec.fit.batch_size
     train_data = make_dataset(data.splits["train"], spec.data, batch, spec.seed, training=True)
     if fit.steps_per_epoch:  # epochs of that many batches, the data cycling as needed
@@ -187,8 +208,8 @@ def _fit(model: Any, spec: Spec, data: Data, callbacks: list[Any]) -> None:
     model.fit(
         train_data,
         validation_data=validation_data,
-        epochs=fit.epochs,
-        initial_epoch=fit.initial_epoch,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
         steps_per_epoch=fit.steps_per_epoch,
         validation_steps=fit.validation_steps,
         validation_freq=fit.validation_freq,

@@ -1,6 +1,8 @@
 """Keras names and constructor arguments, read from the generated `keras_catalog.json`.
 
-Lets the spec layer check names and arguments without importing TensorFlow.
+Lets the spec layer check names and arguments without importing TensorFlow. Besides Keras's
+classes by family, the families `applications` (the `keras.applications` constructors) and `ops`
+(the `keras.ops` functions, by bare name such as `add`, and kerascli's `getitem`) hold functions.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ SINGULAR = {
     "regularizers": "regularizer",
     "constraints": "constraint",
     "activations": "activation",
+    "applications": "application",
+    "ops": "op",
 }
 
 
@@ -39,6 +43,8 @@ class Signature:
     params: dict[str, dict[str, Any]]
     open: bool
     doc: str
+    positional: tuple[str, ...] = ()
+    """The arguments that may be given by position, in the signature's order."""
 
     @property
     def required(self) -> list[str]:
@@ -62,9 +68,13 @@ def classes(family: str) -> dict[str, Signature]:
 
 @cache
 def _classes(family: str) -> dict[str, Signature]:
+    if family not in _raw()["families"]:  # a family the installed catalog does not have yet
+        return {}
     raw = _raw()["families"][family]["classes"]
     return {
-        name: Signature(name, entry["params"], entry["open"], entry["doc"])
+        name: Signature(
+            name, entry["params"], entry["open"], entry["doc"], tuple(entry.get("positional", ()))
+        )
         for name, entry in raw.items()
     }
 

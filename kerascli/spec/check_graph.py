@@ -4,9 +4,11 @@ unused inputs and outputs."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from kerascli.spec.check_names import check_call
-from kerascli.spec.models import FunctionalSpec
+from kerascli.spec.facts import layer_family
+from kerascli.spec.models import FunctionalNode, FunctionalSpec, parameter, ref_parts
 from kerascli.spec.problems import Finding, KeyPath, did_you_mean
 
 
@@ -22,39 +24,88 @@ def check_graph(functional: FunctionalSpec, lenient: bool) -> Iterator[Finding]:
         path: KeyPath = (*base, "layers", name)
         layer = node.layer
         if layer is not None:
-            yield from check_call("layers", layer[0], layer[1], path, lenient)
-        else:
+            params = list(_parameters(layer[1], (*path, layer[0])))
+            yield from params
+            if not params:
+                yield from check_call("layers", layer[0], layer[1], path, lenient)
+        elif node.reuse is not None:  # (a block use is `check_blocks`'s)
             target = node.reuse
             if target not in nodes:
                 hint = did_you_mean(str(target), nodes)
                 yield ((*path, "reuse"), f"reuse names no layer node '{target}'{hint}", False)
-            elif nodes[target].reuse is not None:
+            elif _is_op(nodes[target]):
                 yield (
                     (*path, "reuse"),
-                    f"'{target}' itself reuses a layer; name '{nodes[target].reuse}' instead",
+                    f"'{target}' is an op, which has no layer to reuse: write the op again",
                     False,
                 )
-        for i, source in enumerate(node.sources):
+            elif nodes[target].layer is None:
+                yield (
+                    (*path, "reuse"),
+                    f"'{target}' itself reuses a layer; name '{nodes[target].reuse}' instead"
+                    if nodes[target].reuse is not None
+                    else f"'{target}' is a block use, not a layer: a block's layers are reused "
+                    "by repeating the block",
+                    False,
+                )
+        for key, value in (node.call or {}).items():
+            if isinstance(value, str) and ref_parts(value)[0] in known:
+                yield (
+                    (*path, "call", key),
+                    f"'{value}' names a node or input: a tensor argument goes in `from` "
+                    f"(from: {{..., {key}: {value}}}); `call` takes the other arguments",
+                    False,
+                )
+        for where, ref in written_refs(node.from_, (*path, "from")):
+            source, index = ref_parts(ref)
             if source not in known:
-                where: KeyPath = (*path, "from")
-                if isinstance(node.from_, list):
-                    where = (*where, i)
-                elif isinstance(node.from_, dict):
-                    where = (*where, list(node.from_)[i])
                 hint = did_you_mean(source, known)
                 yield (where, f"unknown node or input '{source}'{hint}", False)
+            elif index is not None and source in inputs:
+                yield (where, f"'{source}' is an input, a single tensor: write '{source}'", False)
     yield from _cycles(functional, base)
-    used = {s for node in nodes.values() for s in node.sources} | set(functional.output_names)
+    outputs = [ref_parts(name)[0] for name in functional.output_names]
+    used = {s for node in nodes.values() for s in node.sources} | set(outputs)
     for name in inputs:
         if name not in used:
             yield ((*base, "inputs", name), f"input '{name}' is not used by any node", True)
-    for i, name in enumerate(functional.output_names):
+    for i, name in enumerate(outputs):
         if name not in known:
             where = (
                 (*base, "outputs") if isinstance(functional.outputs, str) else (*base, "outputs", i)
             )
             hint = did_you_mean(name, known) or f"; nodes: {', '.join(nodes)}"
             yield (where, f"unknown output node '{name}'{hint}", False)
+
+
+def _parameters(value: Any, path: KeyPath) -> Iterator[Finding]:
+    """A `$name` outside any block: there is no parameter it could stand for."""
+    name = parameter(value)
+    if name is not None:
+        message = f"'{value}' is a block parameter: `$` values stand for parameters inside blocks"
+        yield (path, message, False)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _parameters(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _parameters(item, (*path, i))
+
+
+def _is_op(node: FunctionalNode) -> bool:
+    return node.layer is not None and layer_family(node.layer[0]) == "ops"
+
+
+def written_refs(source: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
+    """Every reference in a node's `from`, with the key path where it is written."""
+    if isinstance(source, str):
+        yield path, source
+    elif isinstance(source, dict):
+        for key, value in source.items():
+            yield from written_refs(value, (*path, key))
+    else:
+        for i, value in enumerate(source):
+            yield from written_refs(value, (*path, i))
 
 
 def _cycles(functional: FunctionalSpec, base: KeyPath) -> Iterator[Finding]:

@@ -1,5 +1,6 @@
-"""Checks of the names a spec calls: layers, optimizers, losses, metrics and callbacks against
-Keras's catalog, with their arguments, and `compile:` against the model's outputs."""
+"""Checks of the names a spec calls: layers (and, where a layer goes, `keras.applications` models
+and `ops.NAME` functions), optimizers, losses, metrics and callbacks against Keras's catalog, with
+their arguments, and `compile:` against the model's outputs."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from kerascli.spec import catalog
+from kerascli.spec.check_weights import weights_problem
 from kerascli.spec.facts import (
+    OPS_PREFIX,
     RUN_DIR_DEFAULTS,
     argument_family,
+    layer_family,
     named_outputs,
     nested_family,
     output_names,
 )
-from kerascli.spec.models import Spec, call_parts
+from kerascli.spec.models import Spec, call_parts, trainable_problem
 from kerascli.spec.outputs import (
     as_call,
     loss_outputs,
@@ -24,6 +28,7 @@ from kerascli.spec.outputs import (
     per_output_problem,
 )
 from kerascli.spec.problems import Finding, KeyPath, did_you_mean
+from kerascli.spec.slicing import SLICING, parse_key
 
 # Families named by a string value (`activation: relu`, `kernel_initializer: he_normal`).
 NAMED_BY_STRING = ("activations", "initializers", "regularizers", "constraints")
@@ -32,7 +37,16 @@ NAMED_BY_STRING = ("activations", "initializers", "regularizers", "constraints")
 def check_call(
     family: str, name: str, args: dict[str, Any], path: KeyPath, lenient: bool
 ) -> Iterator[Finding]:
-    """Check one `{Name: {args}}` call; `lenient` skips unknown names (plugins may define them)."""
+    """Check one `{Name: {args}}` call; `lenient` skips unknown names (plugins may define them).
+
+    Where a layer goes (`family` "layers"), an application or an `ops.NAME` is checked as one.
+    """
+    if family == "layers" and layer_family(name) == "applications":
+        yield from check_application(name, args, path)
+        return
+    if family == "layers" and layer_family(name) == "ops":
+        yield from check_op(name, args, path)
+        return
     singular = catalog.SINGULAR[family]
     known = catalog.classes(family)
     if name not in known:
@@ -60,6 +74,62 @@ def check_call(
             yield ((*path, name), f"{name} needs the argument '{arg}'", True)
     for arg, value in args.items():
         yield from _check_nested(value, (*path, name, arg), lenient)
+
+
+# --- applications and ops where a layer goes ----------------------------------------------
+
+APPLICATION_ARGUMENTS = ("trainable",)  # kerascli's, applied after Keras builds the model
+
+
+def check_application(name: str, args: dict[str, Any], path: KeyPath) -> Iterator[Finding]:
+    """A `keras.applications` model: its arguments, local `weights` and kerascli's `trainable`."""
+    signature = catalog.classes("applications")[name]
+    known = [*signature.params, *APPLICATION_ARGUMENTS]
+    misspelt = False
+    for arg in args:
+        if arg == "input_tensor":
+            yield (
+                (*path, name, arg),
+                f"{name} takes its input from the node's `from` (or the layer before it), "
+                "not input_tensor: remove input_tensor",
+                True,
+            )
+        elif arg not in known:
+            hint = did_you_mean(arg, known)
+            misspelt = misspelt or "'weights'" in hint
+            hint = hint or f" ({name} takes: {', '.join(known)})"
+            yield ((*path, name, arg), f"unknown argument '{arg}' for {name}{hint}", True)
+    problem = weights_problem(name, {k: v for k, v in args.items() if k in known})
+    if problem is not None and not misspelt:
+        where, message, at_key = problem
+        yield ((*path, *where), message, at_key)
+    wrong = trainable_problem(args["trainable"]) if "trainable" in args else None
+    if wrong is not None:
+        yield ((*path, name, "trainable"), f"trainable: {wrong}", False)
+
+
+def check_op(name: str, args: dict[str, Any], path: KeyPath) -> Iterator[Finding]:
+    """`ops.NAME`: a `keras.ops` function, called with its keyword arguments."""
+    ops = catalog.classes("ops")
+    bare = name.removeprefix(OPS_PREFIX)
+    if bare not in ops:
+        hint = did_you_mean(name, [f"{OPS_PREFIX}{op}" for op in ops])
+        yield ((*path, name), f"unknown op '{name}' (not a keras.ops function){hint}", True)
+        return
+    signature = ops[bare]
+    for arg in args:
+        if arg not in signature.params and not signature.open:
+            hint = did_you_mean(arg, signature.params)
+            if not hint:
+                hint = f" ({name} takes: {', '.join(signature.params)})"
+            yield ((*path, name, arg), f"unknown argument '{arg}' for {name}{hint}", True)
+    if bare in SLICING and isinstance(args.get("key"), (str, int)):
+        try:
+            parse_key(args["key"])
+        except ValueError as exc:
+            yield ((*path, name, "key"), str(exc), False)
+    elif bare in SLICING and "key" not in args:
+        yield ((*path, name), f"{name} needs the argument 'key', e.g. key: \"[:, -1]\"", True)
 
 
 def _check_nested(value: Any, path: KeyPath, lenient: bool) -> Iterator[Finding]:

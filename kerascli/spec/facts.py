@@ -149,6 +149,58 @@ def nested_family(name: str, arg: str) -> str | None:
     return catalog.nested_family(name)
 
 
+OPS_PREFIX = "ops."
+"""How a node names a `keras.ops` function: `ops.add`, `ops.relu6`."""
+
+
+def layer_family(name: str) -> str:
+    """The family of a name written where a layer goes: `ops` for `ops.NAME` (a `keras.ops`
+    function), `applications` for a `keras.applications` model, else `layers`."""
+    if name.startswith(OPS_PREFIX):
+        return "ops"
+    if name in catalog.classes("applications"):
+        return "applications"
+    return "layers"
+
+
+WEIGHTS_SUFFIXES = (".h5", ".keras")
+"""What a local weights file's name ends with (`.weights.h5` included)."""
+
+
+def is_weights_file(value: Any) -> bool:
+    """Whether an application's `weights: value` names a local weights file (`.h5`,
+    `.weights.h5`, `.keras`), not `imagenet` nor a URL."""
+    return (
+        isinstance(value, str) and "://" not in value and value.lower().endswith(WEIGHTS_SUFFIXES)
+    )
+
+
+def takes_positional(name: str) -> bool:
+    """Whether `name` is a Keras layer or application whose arguments may be given by position."""
+    family = layer_family(name)
+    return family != "ops" and name in catalog.classes(family)
+
+
+def positional_arguments(name: str, values: list[Any]) -> dict[str, Any]:
+    """`Conv2D: [32, 3]` as `{filters: 32, kernel_size: 3}`: positional arguments named in the
+    order of Keras's signature of `name` (a layer or application).
+
+    Raises:
+        ValueError: `name` is not a Keras class with that many positional arguments.
+    """
+    family = layer_family(name)
+    signature = catalog.classes(family).get(name) if family != "ops" else None
+    if signature is None:
+        raise ValueError(
+            f"positional arguments need a Keras layer or application ('{name}' is not one): "
+            f"write them by name, e.g. {{{name}: {{argument: value}}}}"
+        )
+    params = signature.positional
+    if len(values) > len(params):
+        raise ValueError(f"{name} takes at most {len(params)} arguments, got {len(values)}")
+    return dict(zip(params, values, strict=False))
+
+
 # --- inputs and outputs -----------------------------------------------------------------------
 
 

@@ -9,10 +9,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kerascli.spec.check_weights import application_calls
 from kerascli.spec.checks import check_spec
 from kerascli.spec.facts import (
     DATA_FILE_KEYS,
     is_file_ref,
+    is_weights_file,
     subclass_source,
     with_subclass_source,
 )
@@ -99,6 +101,12 @@ def _resolve_paths(spec: Spec, doc: Document) -> None:
         if is_file_ref(ref):
             absolute = _absolute(doc, ("model", "subclass", "class"), ref)
             sub.class_ = with_subclass_source(sub.class_, absolute)
+    if spec.model.weights is not None:
+        spec.model.weights = _absolute(doc, ("model", "weights"), spec.model.weights)
+    for path, name, args in application_calls(spec):
+        weights = args.get("weights")
+        if isinstance(weights, str) and is_weights_file(weights):
+            args["weights"] = _absolute(doc, (*path, name, "weights"), weights)
     if spec.data is not None:
         for key in DATA_FILE_KEYS:
             value = getattr(spec.data, key)

@@ -29,7 +29,13 @@ from pydantic import (
     model_validator,
 )
 
-from kerascli.spec.facts import is_file_ref, subclass_source
+from kerascli.spec.facts import (
+    OPS_PREFIX,
+    is_file_ref,
+    positional_arguments,
+    subclass_source,
+    takes_positional,
+)
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 # Last parts of a dotted name that say "a file of another kind", not a module: `net.txt`.
@@ -67,19 +73,27 @@ def _to_call(value: Any) -> dict[str, dict[str, Any]]:
         return {value: {}}
     if isinstance(value, dict) and len(value) == 1:
         ((name, args),) = value.items()
-        if args is None:
-            args = {}
         if not isinstance(name, str):
             raise ValueError(f"expected {CALL_EXAMPLE}")
-        if not isinstance(args, dict):
-            raise ValueError(
-                f"the arguments of {name} must be a mapping such as {{units: 10}}, "
-                f"got {type(args).__name__} {args!r}"
-            )
-        return {name: args}
+        return {name: call_arguments(name, args)}
     if isinstance(value, dict):
         raise ValueError(f"expected one class name, got {len(value)} keys: {', '.join(value)}")
     raise ValueError(f"expected {CALL_EXAMPLE}, got {type(value).__name__} {value!r}")
+
+
+def call_arguments(name: str, args: Any) -> dict[str, Any]:
+    """A call's arguments as a mapping: `None` is none, and a list gives positional arguments
+    where Keras's signature of `name` has them (`Conv2D: [32, 3]`)."""
+    if args is None:
+        return {}
+    if isinstance(args, list):
+        return positional_arguments(name, args)
+    if not isinstance(args, dict):
+        raise ValueError(
+            f"the arguments of {name} must be a mapping such as {{units: 10}} or a list of "
+            f"positional arguments, got {type(args).__name__} {args!r}"
+        )
+    return args
 
 
 FAMILY_KEY = "x-kerascli-family"
@@ -94,7 +108,7 @@ def _call_schema(family: str | None = None) -> dict[str, Any]:
                 "type": "object",
                 "minProperties": 1,
                 "maxProperties": 1,
-                "additionalProperties": {"type": ["object", "null"]},
+                "additionalProperties": {"type": ["object", "array", "null"]},
             },
         ]
     }
@@ -135,6 +149,16 @@ class InputSpec(Strict):
     dtype: str = Field("float32", description="Input dtype. Defaults to `float32`.")
     name: str | None = Field(None, description="Input name. Defaults to the key in `inputs`.")
 
+    @field_validator("shape", mode="before")
+    @classmethod
+    def _none_is_null(cls, value: Any) -> Any:
+        if isinstance(value, list) and any(v in ("None", "none") for v in value):
+            raise ValueError(
+                "'None' is text in YAML: did you mean null? Write a dimension of any size as "
+                "null (or ~), e.g. shape: [null, 8]"
+            )
+        return value
+
 
 class SequentialSpec(Strict):
     """A `keras.Sequential` model: an input and a list of layers."""
@@ -150,7 +174,23 @@ class SequentialSpec(Strict):
     name: str | None = Field(None, description="Model name. Defaults to the spec's `name`.")
 
 
-Source = str | list[str] | dict[str, str]
+NodeRef = str
+"""A node or input name, or one output of a multi-output node: `lstm[1]`."""
+Source = NodeRef | list[NodeRef | list[NodeRef]] | dict[str, NodeRef | list[NodeRef]]
+PARAM = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+"""A block parameter written as a value: `$filters`."""
+
+
+def parameter(value: Any) -> str | None:
+    """The name of the block parameter `value` stands for (`$filters` -> `filters`), if any."""
+    match = PARAM.match(value) if isinstance(value, str) else None
+    return match[1] if match else None
+
+
+MAX_REPEAT = 1000
+"""The most repetitions of one block use (the layers of all uses are bounded too)."""
+NODE_KEYS = ("from", "reuse", "call", "block", "params", "repeat", "repeat_params")
+"""The keys of a Functional node that are not its layer."""
 
 
 class FunctionalNode(BaseModel):
@@ -158,8 +198,13 @@ class FunctionalNode(BaseModel):
 
     `from` names the node(s) or input(s) it is called on: one name, a list
     (passed as a list, for merges such as Concatenate), or a mapping of call
-    arguments (e.g. `{query: q, value: v}`). `reuse: other` calls the layer of
-    node `other` again, sharing its weights, instead of creating a layer.
+    arguments (e.g. `{query: q, value: v}`); `lstm[1]` picks one output of a
+    multi-output node. `call` gives the call's other arguments (`training: false`).
+    `reuse: other` calls the layer of node `other` again, sharing its weights,
+    instead of creating a layer. `block: name` uses a block of `model.blocks`, with its
+    `params`, `repeat` times (`repeat_params`: the parameters of each repetition).
+    The layer may also be a `keras.applications` model (`MobileNetV3Small: {...}`) or a
+    `keras.ops` function (`ops.add: {x2: 3.0}`).
     """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -167,49 +212,160 @@ class FunctionalNode(BaseModel):
     from_: Source = Field(
         alias="from",
         description="Input(s) or node(s) this layer is called on: a name, a list, or a mapping "
-        "of call arguments.",
-        examples=["features", ["left", "right"], {"query": "q", "value": "v"}],
+        "of call arguments; `node[i]` is output i of a multi-output node.",
+        examples=["features", ["left", "right"], {"query": "q", "value": "v"}, "lstm[0]"],
     )
     reuse: str | None = Field(
         None,
         description="Call the layer of another node again (shared weights) instead of a layer.",
         examples=["encoder"],
     )
+    call: dict[str, Any] | None = Field(
+        None,
+        description="Other arguments of the layer's call (not tensors), such as `training`.",
+        examples=[{"training": False}],
+    )
+    block: str | None = Field(
+        None, description="Use a block of `model.blocks` as this node.", examples=["residual"]
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters of the block (`block:`), over the block's defaults.",
+        examples=[{"filters": 32}],
+    )
+    repeat: int = Field(
+        1,
+        ge=1,
+        le=MAX_REPEAT,
+        strict=True,
+        description="Use the block this many times in a chain. Defaults to 1.",
+    )
+    repeat_params: list[dict[str, Any]] | None = Field(
+        None,
+        description="Parameters of each repetition of the block, one mapping each.",
+        examples=[[{"strides": 2}, {}, {}]],
+    )
+
+    @field_validator("call")
+    @classmethod
+    def _training_is_a_bool(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        training = (value or {}).get("training")
+        if training is not None and not isinstance(training, bool) and not parameter(training):
+            raise ValueError(f"training must be true, false or null, got {training!r}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _layer_arguments(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # `Conv2D: [32, 3]`: positional arguments by name
+            value = {
+                key: call_arguments(key, args)
+                if key not in NODE_KEYS and isinstance(args, list) and takes_positional(key)
+                else args
+                for key, args in value.items()
+            }
+        return value
 
     @model_validator(mode="after")
     def _one_layer(self) -> FunctionalNode:
         extra = dict(self.model_extra or {})
-        if self.reuse is not None and extra:
+        kinds = [k for k in ("reuse", "block") if getattr(self, k) is not None]
+        if kinds and extra:
             raise ValueError(
-                f"a node with 'reuse' takes no layer of its own, got {', '.join(extra)}"
+                f"a node with '{kinds[0]}' takes no layer of its own, got {', '.join(extra)}"
             )
-        if self.reuse is None and len(extra) != 1:
+        if len(kinds) > 1:
+            raise ValueError("give one of 'reuse' or 'block', not both")
+        if not kinds and len(extra) != 1:
             got = ", ".join(extra) if extra else "none"
             raise ValueError(
-                "expected exactly one layer such as Dense: {units: 8} (or reuse: NODE), "
-                f"got {got}"
+                "expected exactly one layer such as Dense: {units: 8} (or reuse: NODE, or "
+                f"block: BLOCK), got {got}"
             )
         for name, args in extra.items():
             if args is not None and not isinstance(args, dict):
                 raise ValueError(f"the arguments of {name} must be a mapping, got {args!r}")
+        if self.call is not None and any(name.startswith(OPS_PREFIX) for name in extra):
+            raise ValueError(
+                "an op has no call arguments: give its constants in its own mapping, "
+                "e.g. {ops.mean: {axis: 1}}"
+            )
+        if self.block is None:
+            used = [k for k in ("params", "repeat_params") if getattr(self, k)]
+            used += ["repeat"] if self.repeat != 1 else []
+            if used:
+                raise ValueError(f"'{used[0]}' applies to a block: give block: NAME")
+        elif self.repeat_params is not None and len(self.repeat_params) != self.repeat:
+            if self.repeat == 1 and "repeat" not in self.model_fields_set:
+                self.repeat = len(self.repeat_params) or 1
+            else:
+                raise ValueError(
+                    f"repeat_params has {len(self.repeat_params)} entries for repeat: "
+                    f"{self.repeat}: give one mapping per repetition"
+                )
         return self
 
     @property
     def layer(self) -> tuple[str, dict[str, Any]] | None:
-        """The (class name, arguments) of this node's layer, or `None` for `reuse`."""
-        if self.reuse is not None:
+        """The (class name, arguments) of this node's layer; `None` for `reuse` and `block`."""
+        if self.reuse is not None or self.block is not None:
             return None
         ((name, args),) = (self.model_extra or {}).items()
         return name, dict(args or {})
 
     @property
-    def sources(self) -> list[str]:
-        """Every node or input name this node reads from."""
+    def refs(self) -> list[NodeRef]:
+        """Every reference in `from`, as written (`lstm[1]` included), in order."""
         if isinstance(self.from_, str):
             return [self.from_]
-        if isinstance(self.from_, dict):
-            return list(self.from_.values())
-        return list(self.from_)
+        values = self.from_.values() if isinstance(self.from_, dict) else self.from_
+        return [r for v in values for r in ([v] if isinstance(v, str) else v)]
+
+    @property
+    def sources(self) -> list[str]:
+        """Every node or input name this node reads from (without an output index)."""
+        return [ref_parts(r)[0] for r in self.refs]
+
+
+_REF = re.compile(r"^(?P<name>.+?)\[(?P<index>-?\d+)\]$")
+
+
+def ref_parts(ref: NodeRef) -> tuple[str, int | None]:
+    """A reference as (node name, output index): `lstm[1]` is `('lstm', 1)`, `x` is `('x', None)`."""
+    match = _REF.match(ref)
+    if match is None:
+        return ref, None
+    return match["name"], int(match["index"])
+
+
+class BlockSpec(Strict):
+    """A block: a named, parameterised sub-graph written once and used as a node.
+
+    Its `layers` are Functional nodes reading from the block's `inputs` and from each other;
+    a value `$name` is the parameter `name` (its default in `params`, or what a use gives).
+    """
+
+    inputs: list[str] = Field(
+        min_length=1, description="The block's input names, in order.", examples=[["x"]]
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The block's parameters and their defaults (`null`: a use must give it); "
+        "`$name` in a value stands for the parameter.",
+        examples=[{"filters": 64, "strides": 1}],
+    )
+    layers: dict[str, FunctionalNode] = Field(
+        min_length=1,
+        description="The block's nodes, as in `functional.layers`.",
+        examples=[{"conv": {"Conv2D": {"filters": "$filters", "kernel_size": 3}, "from": "x"}}],
+    )
+    outputs: str | list[str] = Field(
+        description="The node (or nodes) the block gives.", examples=["add"]
+    )
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self.outputs] if isinstance(self.outputs, str) else list(self.outputs)
 
 
 class FunctionalSpec(Strict):
@@ -283,6 +439,16 @@ class ModelSpec(Strict):
     subclass: SubclassSpec | None = Field(
         None, description="A `keras.Model` subclass from a plugin file or module."
     )
+    blocks: dict[str, BlockSpec] = Field(
+        default_factory=dict,
+        description="Named blocks (sub-graphs) that Functional nodes use with `block: NAME`.",
+    )
+    weights: str | None = Field(
+        None,
+        description="A weights file (`.weights.h5`, relative to the spec) loaded into the "
+        "built model.",
+        examples=["mobilenet.weights.h5"],
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -293,7 +459,8 @@ class ModelSpec(Strict):
                 raise ValueError(
                     f"give exactly one of sequential, functional, subclass; got {' and '.join(kinds)}"
                 )
-            if not kinds and not (set(value) - {"sequential", "functional", "subclass"}):
+            others = {"sequential", "functional", "subclass", "blocks", "weights"}
+            if not kinds and not (set(value) - others):
                 raise ValueError("give exactly one of sequential, functional, subclass")
         return value
 
@@ -492,6 +659,107 @@ class DataSpec(Strict):
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one directory name under runs/
 
 
+def trainable_problem(value: Any) -> str | None:
+    """What is wrong with a `trainable` setting, if anything: true, false, `{last: N}` (only the
+    last N layers of a model train) or `{from: LAYER}` (its layers from LAYER on train). An
+    application's `trainable` and a stage's take the same settings."""
+    if isinstance(value, bool):
+        return None
+    ((key, inner),) = value.items() if isinstance(value, dict) and len(value) == 1 else [(0, 0)]
+    if key == "last" and isinstance(inner, int) and not isinstance(inner, bool) and inner >= 0:
+        return None
+    if key == "from" and isinstance(inner, str) and inner:
+        return None
+    if key in ("last", "from"):
+        want = "a number of layers N >= 0" if key == "last" else "a layer name"
+        return f"{{{key}: ...}} takes {want}, got {inner!r}"
+    return f"expected true, false, {{last: N}} or {{from: LAYER}}, got {value!r}"
+
+
+TRAINABLE_SCHEMA: dict[str, Any] = {
+    "description": "kerascli's: which layers of the model train, set after Keras builds it: "
+    "true, false, {last: N} or {from: LAYER}.",
+    "anyOf": [
+        {"type": "boolean"},
+        {
+            "type": "object",
+            "properties": {"last": {"type": "integer", "minimum": 0}},
+            "required": ["last"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"from": {"type": "string", "minLength": 1}},
+            "required": ["from"],
+            "additionalProperties": False,
+        },
+    ],
+}
+"""The JSON Schema of a `trainable` setting (an application's, a stage's)."""
+
+
+def written_setting(setting: Any) -> str:
+    """A trainable setting as a spec writes it: `true`, `{last: 2}`, `{from: block_5}`."""
+    if isinstance(setting, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in setting.items()) + "}"
+    return str(setting).lower() if isinstance(setting, bool) else repr(setting)
+
+
+def needs_a_model(setting: Any, name: str, kind: str) -> str:
+    """The message for `{last: N}` / `{from: LAYER}` given to a layer that is not a model."""
+    return (
+        f"trainable {written_setting(setting)} needs a model (an application), but {name} is a "
+        f"{kind} layer: use true or false"
+    )
+
+
+class StageSpec(Strict):
+    """A fine-tuning stage: after `fit.epochs` (the first stage, `stage1`), set what trains,
+    compile anew and continue `model.fit` for `epochs` more epochs (kerascli/run/stages.py)."""
+
+    name: Annotated[str, Field(min_length=1)] | None = Field(
+        None,
+        description="The stage's name, in history.csv and run.json. Defaults to `stage<n>` "
+        "(`stage2` for the first listed; `stage1` is the `fit.epochs` before the stages).",
+        examples=["fine_tune"],
+    )
+    epochs: PositiveInt = Field(description="Epochs this stage trains.", examples=[3])
+
+    @staticmethod
+    def _setting(value: Any) -> Any:
+        """One `trainable` value: true, false, {last: N} or {from: LAYER}."""
+        problem = trainable_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    trainable: dict[
+        str,
+        Annotated[
+            Any,
+            PlainValidator(_setting),
+            WithJsonSchema(TRAINABLE_SCHEMA),
+        ],
+    ] = Field(
+        default_factory=dict,
+        description="Layer or node name -> true, false, {last: N} (only the last N layers of "
+        "that model train) or {from: LAYER} (its layers from LAYER on train), applied in order "
+        "before the stage; what is not named keeps its setting.",
+        examples=[{"backbone": True}, {"backbone": {"from": "block_12_expand"}}],
+    )
+    optimizer: OptimizerCall | None = Field(
+        None,
+        description="The stage's optimizer (new state). Defaults to `compile.optimizer`, "
+        "built anew.",
+        examples=[{"Adam": {"learning_rate": 1.0e-5}}],
+    )
+    learning_rate: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="The optimizer's `learning_rate` for this stage (over the optimizer's own).",
+        examples=[1.0e-5],
+    )
+
+
 class Spec(Strict):
     """A whole kerascli spec."""
 
@@ -531,6 +799,12 @@ class Spec(Strict):
     )
     data: DataSpec | None = Field(
         None, description="Where the data comes from and how it feeds the model."
+    )
+    stages: list[StageSpec] = Field(
+        default_factory=list,
+        description="Fine-tuning stages after the first `fit.epochs`: each sets what trains, "
+        "compiles anew and trains more epochs, in the same run.",
+        examples=[[{"name": "fine_tune", "epochs": 3, "trainable": {"backbone": True}}]],
     )
 
     _document: Any = PrivateAttr(default=None)

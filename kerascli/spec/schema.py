@@ -35,8 +35,8 @@ import json
 from typing import Any
 
 from kerascli.spec import catalog
-from kerascli.spec.facts import RUN_DIR_DEFAULTS, argument_family
-from kerascli.spec.models import FAMILY_KEY, Spec
+from kerascli.spec.facts import OPS_PREFIX, RUN_DIR_DEFAULTS, argument_family
+from kerascli.spec.models import FAMILY_KEY, NODE_KEYS, TRAINABLE_SCHEMA, Spec
 from kerascli.spec.schema_interpolation import with_interpolation
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -64,7 +64,16 @@ CALL_FAMILIES = ("layers", "optimizers", "losses", "metrics", "callbacks")
 # Structural rules of the models' validators, in JSON Schema. `ALWAYS` holds in every spec;
 # `COMPLETE` only in a spec that extends nothing (a child spec may leave them to its base).
 ALWAYS: dict[str, dict[str, Any]] = {
-    "ModelSpec": {"maxProperties": 1},
+    # One model kind, beside `blocks` and `weights`.
+    "ModelSpec": {
+        "if": {"required": ["blocks", "weights"]},
+        "then": {"maxProperties": 3},
+        "else": {
+            "if": {"anyOf": [{"required": ["blocks"]}, {"required": ["weights"]}]},
+            "then": {"maxProperties": 2},
+            "else": {"maxProperties": 1},
+        },
+    },
     "SubclassSpec": {"not": {"required": ["input", "inputs"]}},
     "DataSpec": {
         "allOf": [
@@ -76,10 +85,23 @@ ALWAYS: dict[str, dict[str, Any]] = {
             {"if": {"required": ["train"]}, "then": {"not": {"required": ["split"]}}},
         ]
     },
-    "FunctionalNode": {"maxProperties": 2},
+    # One layer: a `reuse` or `block` node has none of its own; any other node has one
+    # besides `from` (and `call`).
+    "FunctionalNode": {
+        "if": {"anyOf": [{"required": ["reuse"]}, {"required": ["block"]}]},
+        "then": {"propertyNames": {"enum": list(NODE_KEYS)}},
+        "else": {
+            "if": {"required": ["call"]},
+            "then": {"maxProperties": 3},
+            "else": {"maxProperties": 2},
+        },
+    },
 }
 COMPLETE: dict[str, dict[str, Any]] = {
-    "ModelSpec": {"minProperties": 1},
+    "ModelSpec": {
+        "minProperties": 1,
+        "anyOf": [{"required": [kind]} for kind in ("sequential", "functional", "subclass")],
+    },
     "SubclassSpec": {"oneOf": [{"required": ["input"]}, {"required": ["inputs"]}]},
     "DataSpec": {"oneOf": [{"required": ["path"]}, {"required": ["train"]}]},
     "FunctionalNode": {"minProperties": 2},
@@ -104,7 +126,8 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _arguments(family: str, signature: catalog.Signature) -> dict[str, Any]:
-    """`{Class: {...}}`'s value: the constructor's arguments as properties."""
+    """`{Class: {...}}`'s value: the constructor's arguments as properties (a list: the
+    arguments by position, where the signature has them)."""
     properties: dict[str, Any] = {}
     for argument, info in signature.params.items():
         nested = argument_family(argument)
@@ -113,28 +136,52 @@ def _arguments(family: str, signature: catalog.Signature) -> dict[str, Any]:
             schema["default"] = info["default"]
         properties[argument] = schema
     required = [a for a in signature.required if RUN_DIR_DEFAULTS.get(signature.name) != a]
+    if family == "ops":  # the tensors come from the node's `from`
+        required = []
+    if family == "applications":
+        properties.pop("input_tensor", None)  # the node's `from` gives the input
+        properties["trainable"] = TRAINABLE_SCHEMA
+        properties["weights"] = {
+            "description": "null or a local weights file (kerascli never downloads).",
+            "anyOf": [{"type": "null"}, {"type": "string", "pattern": r"(\.h5|\.keras)$"}],
+        }
+        required = ["weights"]
+    types = ["object"] if required else ["object", "null"]
+    positional = family in ("layers", "applications") and signature.positional
     schema = {
-        "type": "object" if required else ["object", "null"],
+        "type": [*types, "array"] if positional else types[0] if len(types) == 1 else types,
         "description": signature.doc,
         "properties": properties,
         "additionalProperties": signature.open,
     }
+    if positional:
+        schema["maxItems"] = len(signature.positional)
     if required:
         schema["required"] = required
     return schema
+
+
+def _layer_call_classes() -> dict[str, Any]:
+    """Where a layer goes: the arguments of each `keras.applications` model and `ops.NAME`."""
+    apps = catalog.classes("applications")
+    ops = catalog.classes("ops")
+    return {
+        **{name: _arguments("applications", sig) for name, sig in apps.items()},
+        **{f"{OPS_PREFIX}{name}": _arguments("ops", sig) for name, sig in ops.items()},
+    }
 
 
 def _family_defs(family: str) -> dict[str, Any]:
     """`$defs` of one family: its names, its classes' arguments, and a call of it."""
     stem = STEMS[family]
     names = catalog.names(family)
+    properties = {name: _arguments(family, sig) for name, sig in catalog.classes(family).items()}
+    if family == "layers":
+        properties.update(_layer_call_classes())
+        names = [*names, *_layer_call_classes()]
     defs: dict[str, Any] = {f"{stem}Name": {"type": "string", "enum": names}}
-    classes = catalog.classes(family)
-    if classes:
-        defs[f"{stem}Classes"] = {
-            "type": "object",
-            "properties": {name: _arguments(family, sig) for name, sig in classes.items()},
-        }
+    if properties:
+        defs[f"{stem}Classes"] = {"type": "object", "properties": properties}
     branches: list[dict[str, Any]] = [_ref(f"{stem}Name")]
     if family in CALL_FAMILIES:
         # Any other name may come from a plugin; `KnownNames` rejects it where none can.
@@ -151,7 +198,7 @@ def _family_defs(family: str) -> dict[str, Any]:
     else:
         # Nested argument values: numbers, custom names, Keras config dicts pass too.
         branches.append({"type": ["string", "number", "boolean", "array", "null"]})
-        if classes:
+        if properties:
             branches.append({"type": "object", "allOf": [_ref(f"{stem}Classes")]})
     defs[stem] = {"description": _DESCRIPTIONS[family], "anyOf": branches}
     if family in CALL_FAMILIES:
@@ -218,7 +265,7 @@ def _structure(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         required = model.pop("required", [])
         if name == "FunctionalNode":
             # Its layer is any one extra key: a known class (arguments checked) or a plugin's.
-            model["additionalProperties"] = {"type": ["object", "null"]}
+            model["additionalProperties"] = {"type": ["object", "array", "null"]}
             model["allOf"] = [_ref("LayerClasses")]
         model.update(ALWAYS.get(name, {}))
         relaxed[name] = model
@@ -239,7 +286,7 @@ def _structure(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 def _known_names() -> dict[str, Any]:
     """Overlay: every call site names a Keras class or identifier (specs without plugins)."""
     node = {
-        "propertyNames": {"anyOf": [{"enum": ["from", "reuse"]}, _ref("LayerName")]},
+        "propertyNames": {"anyOf": [{"enum": list(NODE_KEYS)}, _ref("LayerName")]},
     }
     metrics = {"if": {"type": "array"}, "then": {"items": _ref("KnownMetric")}}
     return {

@@ -42,6 +42,8 @@ def yaml_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
     buffer = getattr(mark, "buffer", None)
     if buffer and problem.endswith("'{'") and buffer[max(mark.pointer - 1, 0)] == "$":
         message += "; inside [...] or {...}, quote ${VAR} as '${VAR}'"
+    elif buffer and problem.endswith("'['") and buffer[max(mark.pointer - 1, 0)].isalnum():
+        message += "; inside [...] or {...}, quote an output of a node as 'node[1]'"
     line = mark.line + 1 if mark else None
     column = mark.column + 1 if mark else None
     return Problem(f"invalid YAML: {message}", "", file, line, column)

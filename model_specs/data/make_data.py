@@ -11,6 +11,10 @@ files; run this only to regenerate them. It writes, beside itself:
   the value that follows each window.
 - `tokens.npz`: token-id sequences, `tokens` int32 (1200, 20) (0 pads), `topic` int64
   (1200,) in 0..2: the topic whose keyword tokens occur in the sequence.
+- `reverse.npz`: a sequence-to-sequence task, `source` int32 (3000, 6) of digit tokens 0..9,
+  `target` int64 (3000, 6) the same tokens reversed, and `decoder_input` int32 (3000, 6) the
+  target shifted right behind the start token 10 (teacher forcing). Written from its own
+  seed, so the files before it keep their bytes.
 """
 
 from __future__ import annotations
@@ -73,11 +77,28 @@ def tokens(
     return {"tokens": out, "topic": topic.astype(np.int64)}
 
 
+START_TOKEN = 10  # the decoder's first input; tokens are 0..9
+
+
+def reverse(rng: np.random.Generator, count: int = 3000, length: int = 6) -> dict[str, np.ndarray]:
+    """Digit sequences, the same reversed, and the decoder's input for teacher forcing."""
+    source = rng.integers(0, 10, size=(count, length))
+    target = source[:, ::-1]
+    start = np.full((count, 1), START_TOKEN)
+    decoder_input = np.concatenate([start, target[:, :-1]], axis=1)
+    return {
+        "source": source.astype(np.int32),
+        "decoder_input": decoder_input.astype(np.int32),
+        "target": target.astype(np.int64),
+    }
+
+
 def main(source: Path) -> None:
     rng = np.random.default_rng(SEED)
     save_npz(HERE / "digits.npz", **digits(source))
     save_npz(HERE / "sine.npz", **sine(rng))
     save_npz(HERE / "tokens.npz", **tokens(rng))
+    save_npz(HERE / "reverse.npz", **reverse(np.random.default_rng(SEED + 1)))
 
 
 if __name__ == "__main__":

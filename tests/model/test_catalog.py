@@ -115,3 +115,33 @@ def test_layer_keyword_arguments_and_open_signatures() -> None:
     assert dense.open is False
     assert dense.params["activation"] == {"required": False, "default": None}
     assert catalog.keras_version() == import_keras().__version__
+
+
+def test_applications_and_ops_are_in_the_catalog() -> None:
+    """Every `keras.applications` constructor and `keras.ops` function, by its Keras name."""
+    keras = import_keras()
+    applications = catalog.classes("applications")
+    constructors = [n for n in dir(keras.applications) if not n.startswith("_") and n[0].isupper()]
+    assert sorted(applications) == sorted(constructors)
+    assert {"include_top", "weights", "pooling", "input_shape"} <= set(
+        applications["MobileNetV3Small"].params
+    )
+    ops = catalog.classes("ops")
+    functions = [n for n in dir(keras.ops) if not inspect.ismodule(getattr(keras.ops, n))]
+    assert {n for n in functions if not n.startswith("_")} | {"getitem"} == set(ops)
+    assert ops["add"].params == {"x1": {"required": True}, "x2": {"required": True}}
+    assert catalog.SINGULAR["applications"] == "application"
+    assert catalog.SINGULAR["ops"] == "op"
+
+
+def test_positional_arguments_in_signature_order() -> None:
+    layers = catalog.classes("layers")
+    assert layers["Conv2D"].positional[:4] == ("filters", "kernel_size", "strides", "padding")
+    assert layers["Dense"].positional[:2] == ("units", "activation")
+    assert "name" not in layers["Dense"].positional  # Layer's own, through **kwargs
+    assert catalog.classes("applications")["ResNet50"].positional[:2] == (
+        "include_top",
+        "weights",
+    )
+    assert catalog.classes("ops")["concatenate"].positional == ("xs", "axis")
+    assert catalog.classes("ops")["einsum"].positional == ("subscripts",)

@@ -101,6 +101,56 @@ def tokens_embedding() -> keras.Model:
     )
 
 
+def _residual(x: Any, filters: int, strides: int = 1, project: bool = False) -> Any:
+    """digits_resnet_blocks' `identity` block, or with `project` its `projection` block."""
+    conv = keras.layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+    y = keras.layers.ReLU()(keras.layers.BatchNormalization(momentum=0.9)(conv))
+    y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+    y = keras.layers.BatchNormalization(momentum=0.9)(y)
+    if project:
+        x = keras.layers.Conv2D(filters, 1, strides=strides, use_bias=False)(x)
+        x = keras.layers.BatchNormalization(momentum=0.9)(x)
+    return keras.layers.ReLU()(keras.layers.Add()([x, y]))
+
+
+def digits_resnet_blocks() -> keras.Model:
+    image = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(image)
+    x = _residual(_residual(x, 16), 16)
+    x = _residual(_residual(x, 32, strides=2, project=True), 32, project=True)
+    pooled = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(image, keras.layers.Dense(10, activation="softmax")(pooled))
+
+
+def digits_transfer() -> keras.Model:
+    image = keras.Input((8, 8, 1))
+    backbone = keras.applications.MobileNetV3Small(
+        input_shape=(32, 32, 1),
+        alpha=0.75,
+        minimalistic=True,
+        include_top=False,
+        include_preprocessing=False,
+        pooling="avg",
+        weights=None,
+    )
+    backbone.trainable = False
+    features = backbone(keras.layers.Resizing(32, 32)(image), training=False)
+    head = keras.layers.Dense(10, activation="softmax")(keras.layers.Dropout(0.2)(features))
+    return keras.Model(image, head)
+
+
+def reverse_seq2seq() -> keras.Model:
+    source = keras.Input((6,), dtype="int32", name="source")
+    source_embedded = keras.layers.Embedding(11, 16)(source)
+    decoder_input = keras.Input((6,), dtype="int32", name="decoder_input")
+    _, h, c = keras.layers.LSTM(64, return_state=True)(source_embedded)
+    decoded = keras.layers.LSTM(64, return_sequences=True)(
+        sequences=keras.layers.Embedding(11, 16)(decoder_input), initial_state=[h, c]
+    )
+    target = keras.layers.Dense(10, activation="softmax", name="target")(decoded)
+    return keras.Model([source, decoder_input], target)
+
+
 BY_HAND: dict[str, Callable[[], keras.Model]] = {
     f.__name__: f
     for f in (
@@ -111,6 +161,9 @@ BY_HAND: dict[str, Callable[[], keras.Model]] = {
         digits_subclass,
         sine_lstm,
         tokens_embedding,
+        digits_resnet_blocks,
+        digits_transfer,
+        reverse_seq2seq,
     )
 }
 

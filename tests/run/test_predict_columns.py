@@ -190,3 +190,23 @@ def test_an_output_named_target_keeps_its_class_names(cli, tmp_path: Path) -> No
     assert set(document["predictions"]["target"]) <= {"big", "small"}
     evaluated = cli("evaluate", run, "--data", tmp_path / "rows.csv", "--json")
     assert evaluated.code == 0, evaluated.err
+
+
+def test_a_sequence_output_predicts_one_class_per_step(cli, tmp_path: Path) -> None:
+    """A per-step classifier (rows, steps, classes) gives a label column per step: `target_0`
+    ... `target_5`, each the class of its step, not one argmax over every step's values."""
+    spec = SPECS / "reverse_seq2seq.yaml"
+    trained = cli("train", spec, "--epochs", "4", "--runs-dir", tmp_path, "--json")
+    assert trained.code == 0, trained.err
+    output = tmp_path / "reversed.csv"
+    data = SPECS / "data" / "reverse.npz"
+    predicted = cli("predict", trained.json()["run_dir"], data, "--output", output)
+    assert predicted.code == 0, predicted.err
+    with open(output, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [f"target_{i}" for i in range(6)]
+    labels = np.array([[int(row[f"target_{i}"]) for i in range(6)] for row in rows])
+    with np.load(data) as arrays:
+        target = arrays["target"]
+    assert labels.shape == target.shape and labels.min() >= 0 and labels.max() <= 9
+    assert (labels == target).mean() >= 0.5  # four epochs learn most of the reversal

@@ -85,7 +85,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "layer_args_not_mapping": [
         "6:16: model.sequential.layers[0].Dense: the arguments of Dense must be a mapping"
-        " such as {units: 10}, got list [3]"
+        " such as {units: 10} or a list of positional arguments, got int 3"
     ],
     "layer_two_classes": [
         "8:9: model.sequential.layers[0].activation: expected one class name, got 2 keys:"
@@ -101,7 +101,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "functional_two_layers": [
         "7:32: model.functional.layers.out.Dropout: expected exactly one layer such as"
-        " Dense: {units: 8} (or reuse: NODE), got Dense, Dropout"
+        " Dense: {units: 8} (or reuse: NODE, or block: BLOCK), got Dense, Dropout"
     ],
     "functional_args_not_mapping": [
         "7:20: model.functional.layers.out.Dense: the arguments of Dense must be a mapping, got 3"

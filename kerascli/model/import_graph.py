@@ -1,0 +1,282 @@
+"""A Keras Functional graph as spec nodes (`kerascli import`).
+
+The graph is read from the model's own serialised config (`model.get_config()`), which names
+each call's input tensors by `keras_history` (layer, call, output); the live layers tell how
+many outputs each call gives. Each layer's first call becomes a node named by the layer,
+later calls `reuse:` nodes; raw `keras.ops` calls `ops.NAME` nodes; nested models (Keras's
+applications use nested Sequentials) are inlined, their layers keeping their names.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from kerascli.model.import_args import Arguments, snake_case
+from kerascli.spec.facts import OPS_PREFIX
+
+Scope = dict[tuple[str, int, int], str]
+"""A model's tensors by `keras_history` (layer name, call, output) -> spec reference."""
+
+
+class Ref(str):
+    """A spec reference to a tensor (a node or input name, or `node[i]`), not a constant."""
+
+
+@dataclass
+class Unexpressible:
+    """A node whose layer the spec cannot build: where it is and what to do."""
+
+    node: str
+    class_name: str
+    advice: str
+
+
+@dataclass
+class Graph:
+    """What the reader found: spec inputs and nodes, and the layers holding weights."""
+
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    layers: dict[str, Any] = field(default_factory=dict)  # node name -> Keras layer
+    plugins: list[str] = field(default_factory=list)
+    unexpressible: list[Unexpressible] = field(default_factory=list)
+
+
+PLUGIN_ADVICE = (
+    "the spec cannot build {cls}: write it as a plugin layer (a class in a .py file, named in "
+    "`plugins: [file.py]`) and use it by its class name"
+)
+_KERAS_INTERNAL = "keras.src.applications."  # Keras's own application layers (LayerScale...)
+
+
+class GraphReader:
+    """Reads Functional and Sequential configs into one flat `Graph`.
+
+    Args:
+        keras: The `keras` module.
+    """
+
+    def __init__(self, keras: Any):
+        self.keras = keras
+        self.args = Arguments(keras)
+        self.graph = Graph()
+
+    # -- models ----------------------------------------------------------------------------
+    def functional(self, model: Any, outer: list[Any] | None = None) -> list[Any]:
+        """Add `model`'s nodes; return its outputs' references. `outer`: the references the
+        inputs of a nested model are called on (`None` for the top-level model)."""
+        config = model.get_config()
+        ops = {op.name: op for op in model.operations}
+        nodes = {id(n) for ns in model._nodes_by_depth.values() for n in ns}
+        scope: Scope = {}
+        input_names = [ref[0] for ref in _histories(config["input_layers"])]
+        for entry in config["layers"]:
+            name, op = entry["name"], ops[entry["name"]]
+            if entry["class_name"] == "InputLayer":
+                if outer is None:
+                    self.graph.inputs[name] = _input_spec(entry["config"])
+                    scope[(name, 0, 0)] = Ref(name)
+                else:
+                    scope[(name, 0, 0)] = outer[input_names.index(name)]
+                continue
+            live = [n for n in op._inbound_nodes if id(n) in nodes]
+            for k, inbound in enumerate(entry["inbound_nodes"]):
+                args = _decode(inbound.get("args", []), scope)
+                kwargs = _decode(inbound.get("kwargs", {}), scope)
+                outputs = len(live[k].outputs) if k < len(live) else 1
+                refs = self.call(op, entry, k, args, kwargs)
+                for i in range(max(outputs, len(refs))):  # a layer's several as `node[i]`
+                    ref = refs[i] if len(refs) > 1 else refs[0]
+                    scope[(name, k, i)] = Ref(f"{ref}[{i}]") if len(refs) < outputs else ref
+        return [scope[tuple(h)] for h in _histories(config["output_layers"])]  # type: ignore[index]
+
+    def sequential(self, model: Any, outer: Any) -> Any:
+        """Add a (nested) Sequential's layers called in a chain on `outer`; return the last."""
+        ref = outer
+        for layer in model.layers:
+            ref = self._layer_node(layer, layer.name, 0, [ref], {})[0]
+        return ref
+
+    # -- one call ----------------------------------------------------------------------------
+    def call(
+        self, op: Any, entry: dict[str, Any], k: int, args: list[Any], kwargs: Any
+    ) -> list[Any]:
+        """Add the node of call `k` of `op`; return the references of its outputs."""
+        if isinstance(op, self.keras.Model):
+            if k > 0:
+                self._unexpressible(op.name, type(op).__name__, "a nested model called twice")
+            if isinstance(op, self.keras.Sequential):
+                return [self.sequential(op, args[0])]
+            return self.functional(op, _flat_tensors(args))
+        if not isinstance(op, self.keras.layers.Layer):
+            return [self._op_node(op, entry, args, kwargs)]
+        name = op.name if k == 0 else self._unique(f"{op.name}_call{k + 1}")
+        return self._layer_node(op, name, k, args, kwargs)
+
+    def _layer_node(self, layer: Any, name: str, k: int, args: list[Any], kwargs: Any) -> list[Any]:
+        source, call = self._wiring(_call_signature(layer.call), args, kwargs)
+        if k == 0:
+            node: dict[str, Any] = {self._layer_class(layer): self._layer_args(layer)}
+            self.graph.layers[name] = layer
+        else:
+            node = {"reuse": layer.name}
+        node["from"] = source
+        if call:
+            node["call"] = call
+        self.graph.nodes[name] = node
+        return [Ref(name)]
+
+    def _layer_class(self, layer: Any) -> str:
+        cls = type(layer)
+        name = cls.__name__
+        if getattr(self.keras.layers, name, None) is cls and name != "Lambda":
+            return name
+        if cls.__module__.startswith(_KERAS_INTERNAL):
+            if cls.__module__ not in self.graph.plugins:
+                self.graph.plugins.append(cls.__module__)
+            return name
+        self._unexpressible(layer.name, name, PLUGIN_ADVICE.format(cls=name))
+        return name
+
+    def _layer_args(self, layer: Any) -> dict[str, Any]:
+        if type(layer).__name__ == "Lambda":  # its function is code, which a spec never holds
+            return {}
+        return self.args.of(type(layer), layer.get_config())
+
+    def _op_node(self, op: Any, entry: dict[str, Any], args: list[Any], kwargs: Any) -> Ref:
+        name = self._unique(entry["name"])
+        cls = type(op).__name__
+        function_name = "getitem" if cls == "GetItem" else snake_case(cls)
+        function = getattr(self.keras.ops, snake_case(cls), None)
+        if function is None:
+            self._unexpressible(name, cls, f"keras.ops has no function '{snake_case(cls)}'")
+            self.graph.nodes[name] = {f"{OPS_PREFIX}{function_name}": {}, "from": args[0]}
+            return Ref(name)
+        if cls == "GetItem":
+            self.graph.nodes[name] = {
+                f"{OPS_PREFIX}getitem": {"key": key_text(args[1])},
+                "from": args[0],
+            }
+            return Ref(name)
+        params = inspect.signature(function).parameters
+        constructed = {k: v for k, v in entry["config"].items() if k != "name"}
+        values = {**constructed, **dict(zip(params, args, strict=False)), **kwargs}
+        values = {
+            k: v
+            for k, v in values.items()
+            if not (k in params and not _is_tensors(v) and _is_default(params[k], v))
+        }
+        tensors = {k: v for k, v in values.items() if _is_tensors(v)}
+        constants = {k: self.args.value(v) for k, v in values.items() if k not in tensors}
+        leading = list(params)[: len(tensors)]
+        if list(tensors) == leading and len(tensors) == 1:
+            source: Any = tensors[leading[0]]
+        elif list(tensors) == leading:
+            source = [tensors[k] for k in leading]
+        else:
+            source = tensors
+        self.graph.nodes[name] = {f"{OPS_PREFIX}{function_name}": constants, "from": source}
+        return Ref(name)
+
+    def _wiring(
+        self, params: dict[str, Any], args: list[Any], kwargs: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        """A layer call's `from` (its tensors) and `call` (its other arguments, defaults left
+        out)."""
+        tensor_kwargs = {k: v for k, v in kwargs.items() if _is_tensors(v)}
+        call = {
+            k: self.args.value(v)
+            for k, v in kwargs.items()
+            if k not in tensor_kwargs
+            and v is not None
+            and not (k in params and _is_default(params[k], v))
+        }
+        if len(args) == 1 and _is_tensors(args[0]) and not tensor_kwargs:
+            return args[0], call
+        names = list(params)
+        mapping: dict[str, Any] = {}
+        for i, value in enumerate(args):
+            target = mapping if _is_tensors(value) else call
+            target[names[i] if i < len(names) else f"arg{i}"] = value
+        return {**mapping, **tensor_kwargs}, call
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _unique(self, name: str) -> str:
+        base, n = name, 1
+        while name in self.graph.nodes or name in self.graph.inputs:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+    def _unexpressible(self, node: str, cls: str, advice: str) -> None:
+        self.graph.unexpressible.append(Unexpressible(node, cls, advice))
+
+
+def _histories(value: Any) -> list[list[Any]]:
+    """`input_layers` / `output_layers` of a config as a list of `[name, call, output]`."""
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        return [value]
+    if isinstance(value, dict):
+        return [h for v in value.values() for h in _histories(v)]
+    return [h for v in value for h in _histories(v)]
+
+
+def _decode(value: Any, scope: Scope) -> Any:
+    """Serialised call arguments with each tensor replaced by its `Ref`."""
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        return scope[tuple(value["config"]["keras_history"])]  # type: ignore[index]
+    if isinstance(value, dict) and value.get("class_name") in ("__slice__", "__ellipsis__"):
+        return value
+    if isinstance(value, dict):
+        return {k: _decode(v, scope) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_decode(v, scope) for v in value]
+    return value
+
+
+def _is_tensors(value: Any) -> bool:
+    """Whether `value` is a tensor reference, or a non-empty list of them."""
+    if isinstance(value, Ref):
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Ref) for v in value)
+
+
+def _flat_tensors(args: list[Any]) -> list[Any]:
+    return [r for a in args for r in (a if isinstance(a, list) else [a]) if isinstance(r, Ref)]
+
+
+def _call_signature(function: Any) -> dict[str, inspect.Parameter]:
+    params = inspect.signature(function).parameters
+    return {k: p for k, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+def _is_default(param: inspect.Parameter, value: Any) -> bool:
+    default = param.default
+    return (
+        default is not inspect.Parameter.empty and type(default) is type(value) and default == value
+    )
+
+
+def _input_spec(config: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = {"shape": list(config["batch_shape"][1:])}
+    if config.get("dtype", "float32") != "float32":
+        spec["dtype"] = config["dtype"]
+    return spec
+
+
+def key_text(key: Any) -> str:
+    """A serialised `x[key]` as the text `ops.getitem` reads: `[:, -1]`, `[..., None, 1:3]`."""
+    parts = key if isinstance(key, list) else [key]
+    return "[" + ", ".join(_key_part(p) for p in parts) + "]"
+
+
+def _key_part(part: Any) -> str:
+    if isinstance(part, dict) and part.get("class_name") == "__ellipsis__":
+        return "..."
+    if isinstance(part, dict) and part.get("class_name") == "__slice__":
+        c = part["config"]
+        text = ":".join("" if c[k] is None else str(c[k]) for k in ("start", "stop", "step"))
+        return text[:-1] if c["step"] is None else text
+    return "None" if part is None else str(part)

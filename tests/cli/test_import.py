@@ -1,0 +1,141 @@
+"""`kerascli import`: what it writes, its exit codes, `--json`, and the layers a spec cannot
+build reported by node and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import invoke
+
+keras = pytest.importorskip("keras")
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Doubling(keras.layers.Layer):
+    """A custom layer: loads (registered here), but no spec can name it without a plugin."""
+
+    def call(self, inputs):  # type: ignore[no-untyped-def]
+        return inputs * 2.0
+
+
+def test_application_by_name(tmp_path: Path) -> None:
+    keras.utils.clear_session()  # Keras's automatic names (`add`) count from here
+    spec = tmp_path / "net.yaml"
+    result = invoke(
+        "import", "MobileNetV3Small", "--input-shape", "32,32,3", "--no-include-top",
+        "-o", spec, "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    assert document["ok"] is True
+    assert document["spec"] == str(spec)
+    assert document["kind"] == "functional"
+    assert document["params"] == 939120
+    assert document["unexpressible"] == []
+    text = spec.read_text()
+    assert text.startswith("name: net\nmodel:\n  functional:\n")
+    assert "      add: {ops.add: {x2: 3.0}, from: expanded_conv_squeeze_excite_conv_1}\n" in text
+    assert "name:" not in text.split("layers:")[1].split("outputs:")[0]  # node names only
+    assert invoke("validate", spec).code == 0
+
+
+def test_existing_spec_needs_force(tmp_path: Path) -> None:
+    spec = tmp_path / "net.yaml"
+    spec.write_text("keep me")
+    refused = invoke("import", "VGG16", "--no-include-top", "--input-shape", "32,32,3", "-o", spec)
+    assert refused.code == 2
+    assert f"{spec} exists: give --force to overwrite" in refused.err
+    assert spec.read_text() == "keep me"
+    forced = invoke(
+        "import", "VGG16", "--no-include-top", "--input-shape", "32,32,3", "-o", spec, "--force"
+    )
+    assert forced.code == 0, forced.err
+    assert "VGG16" in spec.read_text() or "vgg16" in spec.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ResNet5OV2"], "neither a model file (.keras, .h5, .hdf5) nor a keras.applications"),
+        (["missing.keras"], "no model file missing.keras"),
+        (["VGG16", "--input-shape", "32,x,3"], "expected positive integers such as 32,32,3"),
+        (["VGG16", "--name", "bad name"], "'bad name' is not a spec name"),
+    ],
+)
+def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = invoke("import", *args, "-o", tmp_path / "out.yaml")
+    assert result.code == 2
+    assert message in " ".join(result.err.split()).replace("│ ", "")
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_unknown_application_json(tmp_path: Path) -> None:
+    result = invoke("import", "ResNet5OV2", "-o", tmp_path / "out.yaml", "--json")
+    assert result.code == 2
+    document = json.loads(result.out)
+    assert document["ok"] is False
+    assert "did you mean 'ResNet50V2'" in document["errors"][0]["message"]
+
+
+def custom_model_file(tmp_path: Path) -> Path:
+    inputs = keras.Input((4,), name="features")
+    hidden = keras.layers.Dense(3, name="hidden")(inputs)
+    doubled = Doubling(name="doubled")(hidden)
+    path = tmp_path / "custom.keras"
+    keras.Model(inputs, keras.layers.Dense(2, name="out")(doubled)).save(path)
+    return path
+
+
+def test_custom_layer_is_written_and_reported(tmp_path: Path) -> None:
+    spec = tmp_path / "custom.yaml"
+    result = invoke("import", custom_model_file(tmp_path), "-o", spec)
+    assert result.code == 1
+    lines = spec.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.strip().startswith("doubled:"))
+    assert "Doubling" in lines[line - 1]
+    err = " ".join(result.err.split())
+    assert f"{spec}:{line}: doubled: the spec cannot build Doubling" in err
+    assert "plugins: [file.py]" in err
+
+
+def test_custom_layer_json(tmp_path: Path) -> None:
+    spec = tmp_path / "custom.yaml"
+    result = invoke("import", custom_model_file(tmp_path), "-o", spec, "--json", "--weights")
+    assert result.code == 1
+    document = json.loads(result.out)
+    assert document["ok"] is False
+    assert document["weights"] == str(tmp_path / "custom.weights.h5")
+    assert (tmp_path / "custom.weights.h5").is_file()  # the original's weights, for a plugin
+    ((report,),) = [document["unexpressible"]]
+    assert report["node"] == "doubled"
+    assert report["class"] == "Doubling"
+    assert spec.read_text().splitlines()[report["line"] - 1].strip().startswith("doubled:")
+
+
+def test_lambda_file_is_refused_with_advice(tmp_path: Path) -> None:
+    inputs = keras.Input((4,))
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x + 1.0)(inputs)).save(path)
+    result = invoke("import", path, "-o", tmp_path / "lambda.yaml")
+    assert result.code == 1
+    err = " ".join(result.err.split())
+    assert "a Lambda layer holds Python code, which kerascli never loads" in err
+    assert not (tmp_path / "lambda.yaml").exists()
+
+
+def test_lambda_in_a_model_is_reported() -> None:
+    from kerascli.model.import_write import reports, spec_text
+    from kerascli.model.importer import import_model
+
+    inputs = keras.Input((4,), name="x")
+    shifted = keras.layers.Lambda(lambda x: x + 1.0, name="shift")(inputs)
+    imported = import_model(keras.Model(inputs, shifted), "shifted")
+    text = spec_text(imported.spec)
+    assert "shift: {Lambda: {}, from: x}" in text
+    (report,) = reports(imported, text, "shifted.yaml")
+    assert (report.node, report.class_name) == ("shift", "Lambda")
+    assert text.splitlines()[report.line - 1].strip().startswith("shift:")
+    assert "write it as a plugin layer" in report.advice
