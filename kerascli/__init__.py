@@ -19,7 +19,15 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _FROM_SPEC = {"KerasCliError", "Spec", "SpecError", "load_spec"}  # Pydantic, not TensorFlow
-_LAZY = {"build_model", "train", "evaluate", "predict", "RunFailed", "RunInterrupted"}
+_LAZY = {
+    "build_model",
+    "train",
+    "evaluate",
+    "predict",
+    "import_spec",
+    "RunFailed",
+    "RunInterrupted",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -44,6 +52,7 @@ __all__ = [
     "__version__",
     "build_model",
     "evaluate",
+    "import_spec",
     "load_spec",
     "predict",
     "train",

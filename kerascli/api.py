@@ -6,6 +6,7 @@ model = kerascli.build_model(spec)          # a keras.Model
 result = kerascli.train(spec, runs_dir="runs")
 metrics = kerascli.evaluate(result.path)    # test split of the spec's data
 predictions = kerascli.predict(result.path, "model_specs/data/iris.csv")
+imported = kerascli.import_spec("MobileNetV3Small", "mobilenet.yaml", weights=True)
 """
 
 from __future__ import annotations
@@ -78,3 +79,13 @@ __all__ = [
     "predict",
     "train",
 ]
+
+
+def import_spec(source: str | Path, output: str | Path, **kwargs: Any) -> Any:
+    """Write the spec of a Keras model (a `.keras`/`.h5` file or a `keras.applications` name)
+    to `output`, as `kerascli import` does; returns an `ImportResult` (`spec`, `weights`,
+    `unexpressible`). Arguments: `weights`, `input_shape`, `include_top`, `pooling`, `name`,
+    `blocks`, `force` (see `kerascli.model.importer.import_spec`)."""
+    from kerascli.model.importer import import_spec as _import_spec
+
+    return _import_spec(source, output, **kwargs)

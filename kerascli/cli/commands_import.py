@@ -1,8 +1,9 @@
-"""`kerascli import`: a Keras model file or a `keras.applications` model, as a spec."""
+"""`kerascli import`: a Keras model file or a `keras.applications` model, as a spec (a thin
+wrapper over `kerascli.model.importer.import_spec`)."""
 
 from __future__ import annotations
 
-import re
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +14,14 @@ from kerascli.cli.command import command
 from kerascli.cli.errors import EXIT_FAILURE, InvalidArgument
 from kerascli.cli.options import JsonOpt
 
-WEIGHTS_SUFFIX = ".weights.h5"
+WEIGHTS_SUFFIX = ".weights.h5"  # as `import_write.WEIGHTS_SUFFIX` (the help imports no Keras)
+
+
+class Pooling(str, Enum):
+    """An application's `pooling`."""
+
+    avg = "avg"
+    max = "max"
 
 
 SourceArg = Annotated[
@@ -49,8 +57,8 @@ IncludeTopOpt = Annotated[
     ),
 ]
 PoolingOpt = Annotated[
-    str | None,
-    typer.Option("--pooling", help="An application's pooling: avg or max.", show_default=False),
+    Pooling | None,
+    typer.Option("--pooling", help="An application's pooling.", show_default=False),
 ]
 SpecNameOpt = Annotated[
     str | None, typer.Option("--name", help="The spec's name. Defaults to the output file's stem.")
@@ -79,35 +87,28 @@ def import_(
     json_: JsonOpt = False,
 ) -> None:
     """Write a spec that rebuilds a Keras model (a .keras/.h5 file or a keras.applications name)."""
-    from kerascli.model.import_write import write_import
-    from kerascli.model.importer import UnknownSource, import_model, load_source
+    from kerascli.model.import_types import ImportRefused
+    from kerascli.model.importer import import_spec
 
-    spec_name = _spec_name(name or output.name.split(".")[0])
-    weights_file = output.with_name(output.name.split(".")[0] + WEIGHTS_SUFFIX)
-    targets = [output, *([weights_file] if weights else [])]
-    existing = [str(p) for p in targets if p.exists()]
-    if existing and not force:
-        raise InvalidArgument(f"{', '.join(existing)} exists: give --force to overwrite")
-    options = {"input_shape": _shape(input_shape), "include_top": include_top, "pooling": pooling}
     try:
-        model = load_source(source, options)
-    except UnknownSource as exc:
-        raise typer.BadParameter(str(exc), param_hint="'SOURCE'") from None
-    imported = import_model(model, spec_name, blocks=blocks)
-    found = write_import(imported, output, weights_file if weights else None)
-    _report(imported, output, weights_file if weights else None, found, json_)
-    if found:
-        raise typer.Exit(EXIT_FAILURE)
-
-
-def _spec_name(name: str) -> str:
-    from kerascli.spec.models import NAME_PATTERN
-
-    if not re.match(NAME_PATTERN, name):
-        raise typer.BadParameter(
-            f"'{name}' is not a spec name (letters, digits, _ . -)", param_hint="'--name'"
+        result = import_spec(
+            source,
+            output,
+            weights=weights,
+            input_shape=_shape(input_shape),
+            include_top=include_top,
+            pooling=pooling.value if pooling else None,
+            name=name,
+            blocks=blocks,
+            force=force,
         )
-    return name
+    except ImportRefused as exc:
+        if exc.option is None:
+            raise InvalidArgument(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint=exc.option) from None
+    _report(result, json_)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILURE)
 
 
 def _shape(text: str | None) -> tuple[int, ...] | None:
@@ -125,26 +126,14 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
-def _report(
-    imported: Any, output: Path, weights: Path | None, found: list[Any], json_: bool
-) -> None:
-    model = imported.model
+def _report(result: Any, json_: bool) -> None:
     if json_:
-        render.print_json(
-            {
-                "ok": not found,
-                "spec": str(output),
-                "weights": str(weights) if weights else None,
-                "kind": imported.kind,
-                "layers": len(imported.spec["model"][imported.kind]["layers"]),
-                "params": model.count_params(),
-                "unexpressible": [r.to_dict() for r in found],
-            }
-        )
+        render.print_json(result.to_dict())
         return
-    wrote = f"{output}" + (f" and {weights}" if weights else "")
+    model, output = result.imported.model, result.spec
+    wrote = f"{output}" + (f" and {result.weights}" if result.weights else "")
     render.stdout.print(f"wrote {wrote}: {model.name}, {model.count_params():,} parameters")
-    for r in found:
+    for r in result.unexpressible:
         render.error(f"{output}:{r.line}: {r.node}: {r.advice}")
-    if not found:
+    if result.ok:
         render.stdout.print(f"Next: kerascli validate --deep {output}")

@@ -9,6 +9,7 @@ from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any
 
 from kerascli.model.applications import build_application
+from kerascli.model.keras_private import keep_training
 from kerascli.model.ops import call_op
 from kerascli.spec import catalog
 from kerascli.spec.blocks import BlockError, Node, expand
@@ -91,19 +92,6 @@ def _call_node(
             f"{short_message(exc)}{_use(node)}",
             at_key=spec.layer is not None,
         ) from exc
-
-
-def keep_training(layer: Any) -> None:
-    """Make a `training` written in a node's `call` hold during `fit` too.
-
-    A Functional model passes its own `training` to every layer it calls, over the value the
-    node was called with (keras-team/keras#20285): `call: {training: false}` on a backbone
-    would leave its BatchNormalization in training mode while it fine-tunes, which the Keras
-    transfer-learning guide avoids with exactly that call. The layer stops taking `training`
-    from its caller, so the value written in the graph is the one it runs with. (Private
-    Keras state: `tests/model/test_calls.py` checks the behaviour on the installed Keras.)
-    """
-    layer._call_context_args = set(layer._call_context_args) - {"training"}
 
 
 def _check_indices(builder: Builder, node: Node, tensors: dict[str, Any]) -> None:

@@ -142,3 +142,19 @@ def is_auto_name(name: str, cls: type) -> bool:
     """Whether `name` is what Keras names an unnamed `cls` (`dense`, `dense_3`)."""
     match = _AUTO_NAME.match(name)
     return match is not None and match["base"] == snake_case(cls.__name__)
+
+
+def key_text(key: Any) -> str:
+    """A serialised `x[key]` as the text `ops.getitem` reads: `[:, -1]`, `[..., None, 1:3]`."""
+    parts = key if isinstance(key, list) else [key]
+    return "[" + ", ".join(_key_part(p) for p in parts) + "]"
+
+
+def _key_part(part: Any) -> str:
+    if isinstance(part, dict) and part.get("class_name") == "__ellipsis__":
+        return "..."
+    if isinstance(part, dict) and part.get("class_name") == "__slice__":
+        c = part["config"]
+        text = ":".join("" if c[k] is None else str(c[k]) for k in ("start", "stop", "step"))
+        return text[:-1] if c["step"] is None else text
+    return "None" if part is None else str(part)

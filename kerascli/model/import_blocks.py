@@ -6,6 +6,9 @@ inner names, classes, call arguments and wiring, each reads only the one output 
 before it (the first: the use's `from`) and the model only the last's. Differing arguments are
 block parameters (default: the most common value; then a use's `params`, `repeat_params`).
 Runs of one structure share a block. The folded graph, expanded, must equal the flat one.
+
+Long because finding a run, comparing its units and turning what differs into parameters is
+one pass over the graph whose steps share the units it found.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kerascli.spec.models import ref_parts
+from kerascli.spec.blocks import layer_name, parse_layer_name
+from kerascli.spec.check_graph import written_refs
+from kerascli.spec.models import NODE_KEYS, ref_parts
 
-UNIT = re.compile(r"^(?P<prefix>.+?)_block(?P<i>[1-9]\d*)_(?P<inner>.+)$")
-"""A layer name of unit `i` of a run: `conv2_block3_1_conv`."""
-WIRING_KEYS = ("from", "call", "reuse")
+WIRING_KEYS = NODE_KEYS
+"""The keys of a node that are not its layer (`from`, `call`, `reuse`...)."""
 _INPUT = "\0input"  # stands for the unit's input while units are compared
 
 ValueOf = Callable[[str, str], Any]
@@ -50,11 +54,8 @@ def layer_class(node: dict[str, Any]) -> str | None:
 
 
 def refs_in(value: Any) -> list[str]:
-    """Every reference in a `from` value."""
-    if isinstance(value, str):
-        return [value]
-    items = value.values() if isinstance(value, dict) else value
-    return [ref for item in items for ref in refs_in(item)]
+    """Every reference in a `from` value (or `outputs`), as the graph checks find them."""
+    return [ref for _, ref in written_refs(value, ())]
 
 
 def rewire(value: Any, change: Callable[[str], str]) -> Any:
@@ -96,15 +97,15 @@ def fold_blocks(
 def _runs(nodes: dict[str, Any], functional: dict[str, Any], keep: set[str]) -> list[Run]:
     found: dict[str, dict[int, dict[str, str]]] = {}
     for name in nodes:
-        match = UNIT.match(name)
-        if match and name not in keep:
-            unit = found.setdefault(match["prefix"], {}).setdefault(int(match["i"]), {})
-            unit[match["inner"]] = name
+        parts = parse_layer_name(name)
+        if parts is not None and name not in keep:
+            prefix, repetition, inner = parts
+            found.setdefault(prefix, {}).setdefault(repetition, {})[inner] = name
     taken = {*nodes, *functional["inputs"]}
     readers: list[tuple[Any, str]] = [(None, ref) for ref in refs_in(functional["outputs"])]
     for name, node in nodes.items():  # a layer reused elsewhere is no block's: `reuse: \0`
         readers += [(name, ref) for ref in refs_in(node["from"])]
-        readers += [(name, "\0") for ref in [node.get("reuse")] if ref and UNIT.match(ref)]
+        readers += [(name, "\0") for ref in [node.get("reuse")] if ref and parse_layer_name(ref)]
     runs = []
     for prefix, by_index in found.items():
         if prefix in taken or sorted(by_index) != list(range(1, len(by_index) + 1)):
@@ -143,8 +144,11 @@ def _run(
         inputs.append(outside.pop())
     if len(set(forms)) != 1:
         return None
-    output = ref_parts(inputs[1])[0].removeprefix(f"{prefix}_block1_")
-    chained = [f"{prefix}_block{i}_{output}" for i in range(1, len(units) + 1)]
+    second_reads = parse_layer_name(ref_parts(inputs[1])[0])
+    if second_reads is None or second_reads[:2] != (prefix, 1):
+        return None
+    output, repeat = second_reads[2], len(units)
+    chained = [layer_name(prefix, output, i, repeat) for i in range(1, repeat + 1)]
     if output not in units[0] or inputs[1:] != chained[:-1] or inputs[0] in chained:
         return None
     inside = {name for unit in units for name in unit.values()}
@@ -256,7 +260,7 @@ def _replace(
 ) -> dict[str, Any]:
     """`functional` with each run's nodes replaced by its use (where its first node was), and
     each reference to a run's last output by the use's name."""
-    last = {f"{run.prefix}_block{len(run.units)}_{run.output}": run.prefix for run in runs}
+    last = {_last_output(run): run.prefix for run in runs}
     first = {min(run.units[0].values(), key=list(nodes).index): run.prefix for run in runs}
     folded = {name for run in runs for unit in run.units for name in unit.values()}
     layers: dict[str, Any] = {}
@@ -270,6 +274,11 @@ def _replace(
         layers[name] = {k: rewire(v, change) if k in ("from", "reuse") else v
                         for k, v in node.items()}  # fmt: skip
     return {**functional, "layers": layers, "outputs": rewire(functional["outputs"], change)}
+
+
+def _last_output(run: Run) -> str:
+    """The name of the output of a run's last unit (what the use's name stands for)."""
+    return layer_name(run.prefix, run.output, len(run.units), len(run.units))
 
 
 def _same_graph(flat: dict[str, Any], folded: dict[str, Any], value_of: ValueOf | None) -> bool:

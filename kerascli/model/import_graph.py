@@ -2,9 +2,15 @@
 
 The graph is read from the model's own serialised config (`model.get_config()`), which names
 each call's input tensors by `keras_history` (layer, call, output); the live layers tell how
-many outputs each call gives. Each layer's first call becomes a node named by the layer,
-later calls `reuse:` nodes; raw `keras.ops` calls `ops.NAME` nodes; nested models (Keras's
-applications use nested Sequentials) are inlined, their layers keeping their names.
+many outputs each call gives. Calls are read in graph order (each call after the calls whose
+tensors it reads, else in the config's order): a layer's first call becomes a node named by the
+layer, later calls `reuse:` nodes (`LAYER_call2`); raw `keras.ops` calls `ops.NAME` nodes, named
+by the function (`add`, `add_2`) apart from every layer name, not by Keras's global counters;
+nested models (Keras's applications use nested Sequentials) are inlined, their layers keeping
+their names.
+
+Long because reading a call (its layer or op, its wiring, its call arguments) and ordering the
+calls share the reader's state, the names it has given.
 """
 
 from __future__ import annotations
@@ -13,11 +19,13 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from kerascli.model.import_args import Arguments, snake_case
+from kerascli.model.import_args import Arguments, key_text, snake_case
 from kerascli.spec.facts import OPS_PREFIX
 
 Scope = dict[tuple[str, int, int], str]
 """A model's tensors by `keras_history` (layer name, call, output) -> spec reference."""
+Call = tuple[str, int]
+"""One call of a model's config: (layer name, call index)."""
 
 
 class Ref(str):
@@ -62,6 +70,7 @@ class GraphReader:
         self.keras = keras
         self.args = Arguments(keras)
         self.graph = Graph()
+        self.layer_names: set[str] = set()  # every layer's name: no ops node takes one
 
     # -- models ----------------------------------------------------------------------------
     def functional(self, model: Any, outer: list[Any] | None = None) -> list[Any]:
@@ -69,31 +78,33 @@ class GraphReader:
         inputs of a nested model are called on (`None` for the top-level model)."""
         config = model.get_config()
         ops = {op.name: op for op in model.operations}
+        self.layer_names.update(_layer_names(self.keras, model))
         nodes = {id(n) for ns in model._nodes_by_depth.values() for n in ns}
         scope: Scope = {}
         input_names = [ref[0] for ref in _histories(config["input_layers"])]
-        for entry in config["layers"]:
-            name, op = entry["name"], ops[entry["name"]]
+        entries = {entry["name"]: entry for entry in config["layers"]}
+        for name, entry in entries.items():
             if entry["class_name"] == "InputLayer":
                 if outer is None:
                     self.graph.inputs[name] = _input_spec(entry["config"])
                     scope[(name, 0, 0)] = Ref(name)
                 else:
                     scope[(name, 0, 0)] = outer[input_names.index(name)]
-                continue
+        for name, k in graph_order(config["layers"]):
+            entry, op = entries[name], ops[name]
             live = [n for n in op._inbound_nodes if id(n) in nodes]
-            for k, inbound in enumerate(entry["inbound_nodes"]):
-                args = _decode(inbound.get("args", []), scope)
-                kwargs = _decode(inbound.get("kwargs", {}), scope)
-                outputs = len(live[k].outputs) if k < len(live) else 1
-                refs = self.call(op, entry, k, args, kwargs)
-                for i in range(max(outputs, len(refs))):  # a layer's several as `node[i]`
-                    ref = refs[i] if len(refs) > 1 else refs[0]
-                    scope[(name, k, i)] = Ref(f"{ref}[{i}]") if len(refs) < outputs else ref
+            args = _decode(entry["inbound_nodes"][k].get("args", []), scope)
+            kwargs = _decode(entry["inbound_nodes"][k].get("kwargs", {}), scope)
+            outputs = len(live[k].outputs) if k < len(live) else 1
+            refs = self.call(op, entry, k, args, kwargs)
+            for i in range(max(outputs, len(refs))):  # a layer's several as `node[i]`
+                ref = refs[i] if len(refs) > 1 else refs[0]
+                scope[(name, k, i)] = Ref(f"{ref}[{i}]") if len(refs) < outputs else ref
         return [scope[tuple(h)] for h in _histories(config["output_layers"])]  # type: ignore[index]
 
     def sequential(self, model: Any, outer: Any) -> Any:
         """Add a (nested) Sequential's layers called in a chain on `outer`; return the last."""
+        self.layer_names.update(_layer_names(self.keras, model))
         ref = outer
         for layer in model.layers:
             ref = self._layer_node(layer, layer.name, 0, [ref], {})[0]
@@ -146,9 +157,9 @@ class GraphReader:
         return self.args.of(type(layer), layer.get_config())
 
     def _op_node(self, op: Any, entry: dict[str, Any], args: list[Any], kwargs: Any) -> Ref:
-        name = self._unique(entry["name"])
         cls = type(op).__name__
         function_name = "getitem" if cls == "GetItem" else snake_case(cls)
+        name = self._unique(function_name)
         function = getattr(self.keras.ops, snake_case(cls), None)
         if function is None:
             self._unexpressible(name, cls, f"keras.ops has no function '{snake_case(cls)}'")
@@ -204,14 +215,66 @@ class GraphReader:
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _unique(self, name: str) -> str:
+        """`name`, or `name_2`, `name_3`...: the first that no node, input or layer has."""
         base, n = name, 1
-        while name in self.graph.nodes or name in self.graph.inputs:
+        taken = (self.graph.nodes, self.graph.inputs, self.layer_names)
+        while any(name in names for names in taken):
             n += 1
             name = f"{base}_{n}"
         return name
 
     def _unexpressible(self, node: str, cls: str, advice: str) -> None:
         self.graph.unexpressible.append(Unexpressible(node, cls, advice))
+
+
+def graph_order(entries: list[dict[str, Any]]) -> list[Call]:
+    """The calls of a Functional config's layers (`entries`), each after the calls whose
+    tensors it reads and after its layer's earlier calls, else in the config's order. (Keras
+    lists layers by their first call: a shared layer's later call may read a layer listed
+    after it.)"""
+    needs: dict[Call, list[Call]] = {}
+    for entry in entries:
+        for k, inbound in enumerate(entry["inbound_nodes"]):
+            reads = [(h[0], h[1]) for h in _tensor_histories(inbound)]
+            needs[(entry["name"], k)] = [*reads, *([(entry["name"], k - 1)] if k else [])]
+    order: list[Call] = []
+    placed: set[Call] = set()
+    for call in needs:  # depth first, without recursion (a chain may be 1,000 calls long)
+        stack, visiting = [(call, iter(needs[call]))], {call}
+        while stack and call not in placed:
+            current, pending = stack[-1]
+            after = next((c for c in pending if c in needs and c not in placed), None)
+            if after is None or after in visiting:  # ready (a cycle: left to fail later)
+                stack.pop()
+                if current not in placed:
+                    placed.add(current)
+                    order.append(current)
+            else:
+                visiting.add(after)
+                stack.append((after, iter(needs[after])))
+    return order
+
+
+def _tensor_histories(value: Any) -> list[list[Any]]:
+    """The `keras_history` of every tensor in serialised call arguments."""
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        return [value["config"]["keras_history"]]
+    if isinstance(value, dict):
+        return [h for item in value.values() for h in _tensor_histories(item)]
+    if isinstance(value, (list, tuple)):
+        return [h for item in value for h in _tensor_histories(item)]
+    return []
+
+
+def _layer_names(keras: Any, model: Any) -> set[str]:
+    """The names of a model's layers (not its raw ops), nested models' layers included."""
+    names: set[str] = set()
+    for op in getattr(model, "operations", None) or model.layers:
+        if isinstance(op, keras.layers.Layer):
+            names.add(op.name)
+        if isinstance(op, keras.Model):
+            names |= _layer_names(keras, op)
+    return names
 
 
 def _histories(value: Any) -> list[list[Any]]:
@@ -264,19 +327,3 @@ def _input_spec(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("dtype", "float32") != "float32":
         spec["dtype"] = config["dtype"]
     return spec
-
-
-def key_text(key: Any) -> str:
-    """A serialised `x[key]` as the text `ops.getitem` reads: `[:, -1]`, `[..., None, 1:3]`."""
-    parts = key if isinstance(key, list) else [key]
-    return "[" + ", ".join(_key_part(p) for p in parts) + "]"
-
-
-def _key_part(part: Any) -> str:
-    if isinstance(part, dict) and part.get("class_name") == "__ellipsis__":
-        return "..."
-    if isinstance(part, dict) and part.get("class_name") == "__slice__":
-        c = part["config"]
-        text = ":".join("" if c[k] is None else str(c[k]) for k in ("start", "stop", "step"))
-        return text[:-1] if c["step"] is None else text
-    return "None" if part is None else str(part)

@@ -1,5 +1,6 @@
 """Write an imported model: the spec's YAML (one node a line where it fits), its weights file,
-and where each node the spec cannot build is written (`kerascli import`)."""
+and where each node the spec cannot build is written (`kerascli import`); where it may write
+(never over the source model, only a `.yaml`/`.yml` in a directory that exists)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from typing import Any
 
 import yaml
 
-from kerascli.model.importer import Imported, ImportFailed, unexpressible_path
+from kerascli.model.import_types import Imported, ImportFailed, ImportRefused
 from kerascli.spec.source import parse_yaml
+
+SPEC_FILES = (".yaml", ".yml")
+WEIGHTS_SUFFIX = ".weights.h5"
+"""The weights file `--weights` writes beside `SPEC.yaml`: `SPEC.weights.h5`."""
 
 LINE_WIDTH = 100
 """A node (or a Sequential layer) is written on one line when it fits in this many characters."""
@@ -120,6 +125,14 @@ class Report:
         }
 
 
+def unexpressible_path(imported: Imported, node: str) -> tuple[Any, ...]:
+    """Where the node `node` is written in the spec (a Sequential's layers by index)."""
+    if imported.kind == "functional":
+        return ("model", "functional", "layers", node)
+    names = [layer.name for layer in imported.model.layers]
+    return ("model", "sequential", "layers", names.index(node))
+
+
 def reports(imported: Imported, text: str, file: str) -> list[Report]:
     """Where each node the spec cannot build is written in `text` (the spec's YAML)."""
     doc = parse_yaml(text, file, env={})
@@ -134,9 +147,10 @@ def reports(imported: Imported, text: str, file: str) -> list[Report]:
 def save_weights(imported: Imported, spec: dict[str, Any], base_dir: Path, target: Path) -> None:
     """Write the imported model's weights to `target` as the spec's model will load them.
 
-    The model the spec builds is made here and given each layer's weights by node name, so the
-    file follows the rebuilt model's own structure (nested models inlined); where the spec
-    cannot be built (a layer it cannot express), the original model's weights are written.
+    The model the spec builds is made here and each of its layers given the weights of the
+    layer it rebuilds (`weight_sources`), so the file follows the rebuilt model's own structure
+    (nested models inlined); where the spec cannot be built (a layer it cannot express), the
+    original model's weights are written.
     """
     from kerascli.model.builder import build_model
     from kerascli.spec.loader import load_spec_dict
@@ -148,8 +162,7 @@ def save_weights(imported: Imported, spec: dict[str, Any], base_dir: Path, targe
         imported.model.save_weights(target)
         return
     missing = []
-    for layer in rebuilt.layers:
-        source = imported.layers.get(layer.name)
+    for layer, source in weight_sources(imported, rebuilt):
         if source is not None and source.weights:
             layer.set_weights(source.get_weights())
         elif layer.weights:
@@ -159,14 +172,90 @@ def save_weights(imported: Imported, spec: dict[str, Any], base_dir: Path, targe
     rebuilt.save_weights(target)
 
 
+def weight_sources(imported: Imported, rebuilt: Any) -> list[tuple[Any, Any]]:
+    """Each layer of the model the spec built with the original layer it rebuilds (`None`:
+    none). A Functional node is named by its layer, so layers pair by name; a Sequential spec
+    leaves Keras's automatic names out (the rebuilt layers are named anew: `dense_3`), so its
+    layers pair in order, one class sequence."""
+    if imported.kind == "functional":
+        return [(layer, imported.layers.get(layer.name)) for layer in rebuilt.layers]
+    classes = [type(layer).__name__ for layer in rebuilt.layers]
+    if classes != [type(layer).__name__ for layer in imported.model.layers]:
+        raise ImportFailed(f"the spec rebuilds other layers than the model's: {', '.join(classes)}")
+    return list(zip(rebuilt.layers, imported.model.layers, strict=True))
+
+
 def write_import(imported: Imported, output: Path, weights: Path | None = None) -> list[Report]:
     """Write the spec to `output` (and the weights to `weights`, which the spec then names);
     return the nodes it cannot build, located in the written file."""
     spec = imported.spec
-    output.parent.mkdir(parents=True, exist_ok=True)
     if weights is not None:
         save_weights(imported, spec, output.parent, weights)
         spec = {**spec, "model": {"weights": weights.name, **spec["model"]}}
     text = spec_text(spec)
     output.write_text(text, encoding="utf-8")
     return reports(imported, text, str(output))
+
+
+def weights_path(output: Path) -> Path:
+    """The weights file beside the spec file `output`: `SPEC.weights.h5`."""
+    return output.with_name(output.name.split(".")[0] + WEIGHTS_SUFFIX)
+
+
+@dataclass
+class ImportResult:
+    """What `import_spec` wrote.
+
+    Args:
+        spec: The spec file.
+        weights: The weights file beside it (`None` without `weights`).
+        imported: The model as spec data (`imported.model`: the Keras model read).
+        unexpressible: The nodes the spec cannot build, each located in the spec file
+            (`import_write.Report`); the spec is written all the same.
+    """
+
+    spec: Path
+    weights: Path | None
+    imported: Imported
+    unexpressible: list[Any]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the spec builds the model (no node it cannot build)."""
+        return not self.unexpressible
+
+    def to_dict(self) -> dict[str, Any]:
+        """`{ok, spec, weights, kind, layers, params, unexpressible}` (`import --json`)."""
+        imported = self.imported
+        return {
+            "ok": self.ok,
+            "spec": str(self.spec),
+            "weights": str(self.weights) if self.weights else None,
+            "kind": imported.kind,
+            "layers": len(imported.spec["model"][imported.kind]["layers"]),
+            "params": imported.model.count_params(),
+            "unexpressible": [report.to_dict() for report in self.unexpressible],
+        }
+
+
+def check_targets(source: Path, targets: list[Path], force: bool) -> None:
+    """Refuse to write over the source model (even with `force`), a spec that is not
+    `.yaml`/`.yml`, into a directory that does not exist, or over a file without `force`.
+    `targets`: the spec file, then the weights file if any."""
+    output = targets[0]
+    for target, what in zip(targets, ("the spec", "the weights"), strict=False):
+        if source.is_file() and target.exists() and source.samefile(target):
+            message = f"'{target}' is the source model: writing {what} there would overwrite it"
+            raise ImportRefused(message, "'--output'")
+    if output.suffix.lower() not in SPEC_FILES:
+        message = f"'{output}' is not a spec file: its name must end {' or '.join(SPEC_FILES)}"
+        raise ImportRefused(message, "'--output'")
+    parent = output.parent
+    if not parent.is_dir():
+        what = (
+            "is a file, not a directory" if parent.exists() else "does not exist: create it first"
+        )
+        raise ImportRefused(f"'{output}': {parent} {what}", "'--output'")
+    existing = [str(p) for p in targets if p.exists()]
+    if existing and not force:
+        raise ImportRefused(f"{', '.join(existing)} exists: give --force to overwrite")

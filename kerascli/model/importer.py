@@ -6,72 +6,115 @@ The spec holds what differs from Keras's defaults, names each node by its Keras 
 ConvNeXt) are inlined: their layers become nodes of the outer graph, keeping their names.
 Repeated units (`conv2_block1_*` ... `conv2_block6_*`) are folded into blocks where that
 rebuilds the same layer names (`import_blocks`). Layers the spec cannot build are still
-written, and reported by node and line.
+written, and reported by node and line. `import_spec` is the whole command as one function
+(the CLI and `kerascli.import_spec` call it).
+
+Long because the command's one entry (`import_spec`) sits beside the reading of its source,
+and a model file is checked before Keras loads it (its Lambda layers and classes Keras cannot
+find, read from its config), so that the refusal names them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascli.model.import_args import is_auto_name, plain
 from kerascli.model.import_blocks import ValueOf, fold_blocks
-from kerascli.model.import_graph import Graph, GraphReader, Ref, Unexpressible
+from kerascli.model.import_graph import Graph, GraphReader, Ref
+from kerascli.model.import_types import Imported, ImportFailed, ImportRefused, UnknownSource
 from kerascli.model.keras_env import import_keras
-from kerascli.spec.problems import KerasCliError
+
+if TYPE_CHECKING:
+    from kerascli.model.import_write import ImportResult
 
 MODEL_FILES = (".keras", ".h5", ".hdf5")
+POOLING = ("avg", "max")
 APPLICATION_OPTIONS = ("input_shape", "include_top", "pooling", "classes", "classifier_activation")
 """The constructor arguments `import` passes on to a `keras.applications` model."""
+REWRITE = "rewrite it as `ops.*` nodes or a plugin layer, then save and import again"
 
 
-class ImportFailed(KerasCliError):
-    """The source cannot be read as a Keras model (a runtime failure, exit code 1)."""
-
-
-class UnknownSource(ValueError):
-    """The source is neither a model file nor a `keras.applications` name."""
-
-
-@dataclass
-class Imported:
-    """A model as spec data.
+def import_spec(
+    source: str | Path,
+    output: str | Path,
+    weights: bool = False,
+    input_shape: tuple[int, ...] | None = None,
+    include_top: bool | None = None,
+    pooling: str | None = None,
+    name: str | None = None,
+    blocks: bool = True,
+    force: bool = False,
+) -> ImportResult:
+    """Write the spec that rebuilds `source` to `output` (`kerascli import`).
 
     Args:
-        spec: The spec as plain data (`name`, `plugins`, `model`).
-        layers: Node name -> the Keras layer whose weights the node's layer gets.
-        unexpressible: The nodes the spec cannot build, with what to do.
-        model: The Keras model it was read from.
+        source: A `.keras`/`.h5` model file, or a `keras.applications` name (`ResNet50V2`).
+        output: The spec file to write (`.yaml`/`.yml`, in a directory that exists).
+        weights: Also write the weights beside it (`SPEC.weights.h5`); the spec names them.
+        input_shape: An application's `input_shape`.
+        include_top: An application's `include_top` (`None`: Keras's default).
+        pooling: An application's `pooling`: `avg` or `max`.
+        name: The spec's name (default: the output file's stem).
+        blocks: Fold repeated units into blocks.
+        force: Overwrite the files it writes (never the source).
+
+    Raises:
+        ImportRefused: an argument it cannot use (a bad name or output, a file that exists
+            without `force`, an unknown source); nothing is written.
+        ImportFailed: the source cannot be loaded or built, or its weights not placed.
     """
+    from kerascli.model.import_write import ImportResult, check_targets, weights_path, write_import
 
-    spec: dict[str, Any]
-    layers: dict[str, Any] = field(default_factory=dict)
-    unexpressible: list[Unexpressible] = field(default_factory=list)
-    model: Any = None
+    output = Path(output)
+    weights_file = weights_path(output) if weights else None
+    spec_name = _spec_name(name or output.name.split(".")[0])
+    check_targets(Path(source), [output, *([weights_file] if weights_file else [])], force)
+    if pooling is not None and pooling not in POOLING:
+        raise ImportRefused(f"expected one of {', '.join(POOLING)}, got {pooling!r}", "'--pooling'")
+    options = {"input_shape": input_shape, "include_top": include_top, "pooling": pooling}
+    imported = import_model(load_source(str(source), options), spec_name, blocks=blocks)
+    found = write_import(imported, output, weights_file)
+    return ImportResult(output, weights_file, imported, found)
 
-    @property
-    def kind(self) -> str:
-        return "sequential" if "sequential" in self.spec["model"] else "functional"
+
+def _spec_name(name: str) -> str:
+    import re
+
+    from kerascli.spec.models import NAME_PATTERN
+
+    if not re.match(NAME_PATTERN, name):
+        raise ImportRefused(f"'{name}' is not a spec name (letters, digits, _ . -)", "'--name'")
+    return name
 
 
 def load_source(source: str, options: dict[str, Any] | None = None) -> Any:
     """The Keras model `source` names: a model file, or a `keras.applications` constructor
-    (built with `weights=None` and `options`).
+    (built with `weights=None` and `options`). Keras's session is cleared first, so the names
+    Keras gives the layers it makes (an application's `add`, `add_1`) are the same each time.
 
     Raises:
-        ImportFailed: no such file or application, or Keras cannot load or build it.
+        UnknownSource: no such file or application, or options given with a file.
+        ImportFailed: a file holding a Lambda or a class Keras cannot find (read from the
+            file's config, nothing loaded), or Keras cannot load or build it.
     """
     keras = import_keras()
+    keras.utils.clear_session()
     options = {k: v for k, v in (options or {}).items() if v is not None}
     path = Path(source)
     if path.suffix.lower() in MODEL_FILES:
         if options:
+            verb = "applies" if len(options) == 1 else "apply"
             raise UnknownSource(
-                f"{', '.join(options)} apply to a keras.applications name, not a file"
+                f"{', '.join(options)} {verb} to a keras.applications name, not a file"
             )
         if not path.is_file():
             raise UnknownSource(f"no model file {source}")
+        refused = _refused_layers(keras, file_config(path))
+        if refused:
+            raise ImportFailed(f"cannot load {source}: {refused}")
         try:
             return keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:
@@ -90,24 +133,95 @@ def load_source(source: str, options: dict[str, Any] | None = None) -> Any:
         raise ImportFailed(f"cannot build {source}: {_cause(exc)}") from exc
 
 
+def file_config(path: Path) -> Any:
+    """The model config a model file holds (`config.json` of a `.keras` zip, `model_config` of
+    an `.h5` file) as data, nothing in it deserialised; `None` where it cannot be read."""
+    try:
+        if path.suffix.lower() == ".keras":
+            import zipfile
+
+            with zipfile.ZipFile(path) as archive:
+                return json.loads(archive.read("config.json"))
+        import h5py
+
+        with h5py.File(path, "r") as h5:
+            text = h5.attrs.get("model_config")
+        return json.loads(text.decode() if isinstance(text, bytes) else text)
+    except Exception:
+        return None  # loading it says what is wrong
+
+
+_LAYER_KEYS = ("layers", "layer", "forward_layer", "backward_layer")
+"""Where a model or wrapper config holds layer configs."""
+
+
+def layer_configs(config: Any) -> Iterator[dict[str, Any]]:
+    """`config` (a serialised layer or model) and every layer config in it, nested models'
+    and wrappers' (`Bidirectional`, `TimeDistributed`) included."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        return
+    yield config
+    inner = config.get("config")
+    held = [inner.get(key) for key in _LAYER_KEYS] if isinstance(inner, dict) else []
+    for value in held:
+        for item in value if isinstance(value, list) else [value]:
+            yield from layer_configs(item)
+
+
+def _refused_layers(keras: Any, config: Any) -> str | None:
+    """What in a model file's config Keras would refuse to load, and what to do: its Lambda
+    layers (Python code, never loaded) and classes Keras cannot find; `None` when none."""
+    lambdas, unknown = [], []
+    for layer in layer_configs(config):
+        inner = layer.get("config")
+        name = inner.get("name") if isinstance(inner, dict) else layer.get("name")
+        if layer["class_name"] == "Lambda":
+            lambdas.append(f"'{name}'")
+        elif not _resolvable(keras, layer):
+            unknown.append(f"'{name}' ({layer['class_name']})")
+    found = []
+    if lambdas:
+        found.append(
+            f"it holds the Lambda layer{'s' * (len(lambdas) > 1)} {', '.join(lambdas)} (a Lambda "
+            "layer holds Python code, which kerascli never loads)"
+        )
+    if unknown:
+        found.append(
+            f"it holds {', '.join(unknown)}, of a class Keras cannot find here (code of your own, "
+            "which kerascli import never loads)"
+        )
+    return f"{'; '.join(found)}: {REWRITE}" if found else None
+
+
+def _resolvable(keras: Any, layer: dict[str, Any]) -> bool:
+    """Whether Keras finds the class of a serialised layer: registered, or Keras's own."""
+    import importlib
+
+    name, module = str(layer["class_name"]), layer.get("module")
+    if module is None:  # an older file's config: loading it says what Keras cannot find
+        return True
+    if keras.saving.get_registered_object(layer.get("registered_name") or name) is not None:
+        return True
+    if module != "keras" and not module.startswith("keras."):
+        return False
+    try:
+        return isinstance(getattr(importlib.import_module(module), name, None), type)
+    except ImportError:
+        return False
+
+
 def _cause(exc: BaseException) -> str:
     import re
 
     from kerascli.spec.problems import short_message
 
-    text = short_message(exc)
     unknown = re.search(r"Could not locate class '([^']+)'", str(exc))
     if unknown:
         return (
             f"it uses the class '{unknown[1]}', which Keras does not know here (code of your "
             "own, not loaded): kerascli import reads models made of Keras's classes"
         )
-    if "safe_mode" in text or "Lambda" in text:
-        return (
-            f"{text} (a Lambda layer holds Python code, which kerascli never loads: rewrite it as "
-            "a plugin layer, or as ops nodes, and save the model again)"
-        )
-    return text
+    return short_message(exc)
 
 
 def import_model(model: Any, name: str, blocks: bool = True) -> Imported:
@@ -182,11 +296,3 @@ def _input(tensor: Any) -> dict[str, Any]:
     if str(tensor.dtype) != "float32":
         spec["dtype"] = str(tensor.dtype)
     return spec
-
-
-def unexpressible_path(imported: Imported, node: str) -> tuple[Any, ...]:
-    """Where the node `node` is written in the spec (a Sequential's layers by index)."""
-    if imported.kind == "functional":
-        return ("model", "functional", "layers", node)
-    names = [layer.name for layer in imported.model.layers]
-    return ("model", "sequential", "layers", names.index(node))

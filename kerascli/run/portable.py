@@ -19,6 +19,8 @@ from kerascli.run.rundir import HOST
 from kerascli.spec.facts import (
     DATA_FILE_KEYS,
     is_file_ref,
+    is_weights_file,
+    layer_family,
     plugin_refs,
     subclass_source,
     with_subclass_source,
@@ -78,6 +80,7 @@ def portable_spec(
     if "plugins" in data:
         data["plugins"] = [copies.get(p, p) for p in data["plugins"]]
     model = data.get("model") or {}
+    _relative_weights(model, run_path)
     if "subclass" in model:
         class_ref = model["subclass"]["class"]
         ref = subclass_source(class_ref)
@@ -85,6 +88,21 @@ def portable_spec(
             subclass = {**model["subclass"], "class": with_subclass_source(class_ref, copies[ref])}
             data["model"] = {**model, "subclass": subclass}
     return data
+
+
+def _relative_weights(model: dict[str, Any], run_path: Path) -> None:
+    """Weights files (`model.weights`, applications' `weights`) relative to the run directory,
+    as data files are (in place: `model` is the resolved spec's own data)."""
+    if isinstance(model.get("weights"), str):
+        model["weights"] = os.path.relpath(model["weights"], run_path)
+    calls: list[dict[str, Any]] = list((model.get("sequential") or {}).get("layers", []))
+    graphs = [model.get("functional") or {}, *(model.get("blocks") or {}).values()]
+    calls += [node for graph in graphs for node in (graph.get("layers") or {}).values()]
+    for call in calls:
+        for name, args in call.items():
+            weights = args.get("weights") if isinstance(args, dict) else None
+            if layer_family(name) == "applications" and is_weights_file(weights):
+                args["weights"] = os.path.relpath(str(weights), run_path)
 
 
 def origin(run_path: Path, copies: dict[str, str]) -> dict[str, Any]:

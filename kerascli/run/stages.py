@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kerascli.model.builder import Builder
+from kerascli.model.keras_private import forget_restored_epoch
 from kerascli.model.trainable import check_trainable, set_trainable
 from kerascli.run.backup import Backups
 from kerascli.run.compile import build_optimizer, compile_model
@@ -94,8 +95,7 @@ def run_stages(
         if i < start:
             continue
         history.stage = stage.name if len(stages) > 1 else None
-        # Keras keeps the epoch a BackupAndRestore restored for every later `fit`.
-        model._initial_epoch = None
+        forget_restored_epoch(model)
         backups.mark()
         fit(stage.first, stage.end)
         if history.nan_epoch is not None:

@@ -28,6 +28,7 @@ expands sits beside it, so that nothing is expanded past it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,24 @@ def substitute(value: Any, params: Mapping[str, Any]) -> Any:
     if isinstance(value, list):
         return [substitute(item, params) for item in value]
     return value
+
+
+_REPEATED_NAME = re.compile(r"^(?P<prefix>.+?)_block(?P<repetition>[1-9]\d*)_(?P<inner>.+)$")
+
+
+def layer_name(use: str, inner: str, repetition: int, repeat: int) -> str:
+    """The name of the node `inner` of a block in repetition `repetition` (from 1) of the use
+    `use`: `stage2_conv1` when the use does not repeat, else `stage2_block3_conv1`."""
+    return f"{use}_{inner}" if repeat == 1 else f"{use}_block{repetition}_{inner}"
+
+
+def parse_layer_name(name: str) -> tuple[str, int, str] | None:
+    """`(use, repetition, inner)` of a name `layer_name` gives a repeated use
+    (`stage2_block3_conv1` -> `('stage2', 3, 'conv1')`, the shortest use); `None` for another."""
+    match = _REPEATED_NAME.match(name)
+    if match is None:
+        return None
+    return match["prefix"], int(match["repetition"]), match["inner"]
 
 
 def used_by(use: str, repetition: int, repeat: int) -> str:
@@ -201,7 +220,8 @@ def expand(model: ModelSpec) -> Graph:
 
 class _Scope:
     """The names one level of nodes sees: the model's `functional.layers`, or the nodes of one
-    repetition of a block use (`prefix` names them, `params` are its parameters)."""
+    repetition of a block use (`naming`: the use, the repetition and the use's repeat, which
+    name them by `layer_name`; `params` are its parameters)."""
 
     def __init__(
         self,
@@ -209,17 +229,20 @@ class _Scope:
         graph: Graph,
         layers: dict[str, FunctionalNode],
         inputs: dict[str, Bound],
-        prefix: str | None = None,
+        naming: tuple[str, int, int] | None = None,
         params: Mapping[str, Any] | None = None,
         within: tuple[tuple[str, str], ...] = (),
     ):
         self.blocks, self.graph, self.layers, self.inputs = blocks, graph, layers, inputs
-        self.prefix, self.params, self.within = prefix, params or {}, within
+        self.naming, self.params, self.within = naming, params or {}, within
         self.expanded: dict[str, list[Bound] | None] = {}  # use name -> outputs (None: under way)
         self.taken: set[str] = set()  # the model's own input and layer names
 
     def name(self, inner: str) -> str:
-        return inner if self.prefix is None else f"{self.prefix}_{inner}"
+        if self.naming is None:
+            return inner
+        use, repetition, repeat = self.naming
+        return layer_name(use, inner, repetition, repeat)
 
     def resolve(self, ref: NodeRef) -> Bound:
         """What `ref` (`x`, `conv[1]`, `stage2[0]`) stands for in the expanded graph."""
@@ -255,7 +278,7 @@ class _Scope:
         """A node that is not a use, with its parameters and references resolved."""
         from_ = self.source(node.from_)
         reuse = node.reuse if node.reuse is None else self.resolve(node.reuse)
-        if self.prefix is None and from_ == node.from_ and reuse == node.reuse:
+        if self.naming is None and from_ == node.from_ and reuse == node.reuse:
             return node  # a top-level node that names no use: as written
         data: dict[str, Any] = {"from": from_}
         layer = node.layer
@@ -288,16 +311,13 @@ class _Scope:
         each = substitute(node.repeat_params, self.params)
         use = node.model_copy(update={"params": params, "repeat_params": each})
         for repetition in range(1, node.repeat + 1):
-            prefix = self.name(name)
-            if node.repeat > 1:
-                prefix = f"{prefix}_block{repetition}"
             where = used_by(name, repetition, node.repeat)
             inner = _Scope(
                 self.blocks,
                 self.graph,
                 block.layers,
                 dict(zip(block.inputs, bound, strict=False)),
-                prefix,
+                (self.name(name), repetition, node.repeat),
                 use_params(block, use, repetition),
                 ((block_name, where), *self.within),
             )

@@ -19,7 +19,7 @@ from kerascli.spec.facts import (
     nested_family,
     output_names,
 )
-from kerascli.spec.models import Spec, call_parts, trainable_problem
+from kerascli.spec.models import Spec, call_parts, parameter, trainable_problem
 from kerascli.spec.outputs import (
     as_call,
     loss_outputs,
@@ -123,7 +123,7 @@ def check_op(name: str, args: dict[str, Any], path: KeyPath) -> Iterator[Finding
             if not hint:
                 hint = f" ({name} takes: {', '.join(signature.params)})"
             yield ((*path, name, arg), f"unknown argument '{arg}' for {name}{hint}", True)
-    if bare in SLICING and isinstance(args.get("key"), (str, int)):
+    if bare in SLICING and "key" in args and parameter(args["key"]) is None:
         try:
             parse_key(args["key"])
         except ValueError as exc:

@@ -22,7 +22,7 @@ class Doubling(keras.layers.Layer):
 
 
 def test_application_by_name(tmp_path: Path) -> None:
-    keras.utils.clear_session()  # Keras's automatic names (`add`) count from here
+    keras.layers.Add()  # Keras's name counters move on: `import` clears them itself
     spec = tmp_path / "net.yaml"
     result = invoke(
         "import", "MobileNetV3Small", "--input-shape", "32,32,3", "--no-include-top",
@@ -63,6 +63,8 @@ def test_existing_spec_needs_force(tmp_path: Path) -> None:
         (["missing.keras"], "no model file missing.keras"),
         (["VGG16", "--input-shape", "32,x,3"], "expected positive integers such as 32,32,3"),
         (["VGG16", "--name", "bad name"], "'bad name' is not a spec name"),
+        (["VGG16", "--pooling", "bogus"], "'bogus' is not one of 'avg', 'max'"),
+        (["x.keras", "--input-shape", "8,8,3"], "input_shape applies to a keras.applications name"),
     ],
 )
 def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -115,15 +117,116 @@ def test_custom_layer_json(tmp_path: Path) -> None:
     assert spec.read_text().splitlines()[report["line"] - 1].strip().startswith("doubled:")
 
 
-def test_lambda_file_is_refused_with_advice(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_lambda_file_is_refused_by_name_with_advice(tmp_path: Path, suffix: str) -> None:
+    """Read from the file's config without loading it (a Lambda saves; loading refuses)."""
     inputs = keras.Input((4,))
-    path = tmp_path / "lambda.keras"
-    keras.Model(inputs, keras.layers.Lambda(lambda x: x + 1.0)(inputs)).save(path)
+    shifted = keras.layers.Lambda(lambda x: x + 1.0, name="shift")(inputs)
+    scaled = keras.layers.Lambda(lambda x: x * 2.0, name="scale")(shifted)
+    path = tmp_path / f"lambda{suffix}"
+    keras.Model(inputs, scaled).save(path)
+    with pytest.raises(ValueError, match="safe_mode"):  # what kerascli is not to pass on
+        keras.saving.load_model(path, safe_mode=True)
     result = invoke("import", path, "-o", tmp_path / "lambda.yaml")
     assert result.code == 1
-    err = " ".join(result.err.split())
-    assert "a Lambda layer holds Python code, which kerascli never loads" in err
+    (line, *_) = result.err.splitlines()
+    assert line == (
+        f"error: cannot load {path}: it holds the Lambda layers 'shift', 'scale' (a Lambda layer "
+        "holds Python code, which kerascli never loads): rewrite it as `ops.*` nodes or a "
+        "plugin layer, then save and import again"
+    )
+    assert "safe_mode" not in result.err
+    assert "Traceback" not in result.err
     assert not (tmp_path / "lambda.yaml").exists()
+
+
+class Unregistered(keras.layers.Layer):
+    """A class of the test's own, not registered: Keras cannot find it when loading."""
+
+    def call(self, inputs):  # type: ignore[no-untyped-def]
+        return inputs * 3.0
+
+
+def test_class_keras_cannot_find_is_named(tmp_path: Path) -> None:
+    inputs = keras.Input((4,))
+    path = tmp_path / "own.keras"
+    keras.Model(inputs, Unregistered(name="tripled")(inputs)).save(path)
+    result = invoke("import", path, "-o", tmp_path / "own.yaml")
+    assert result.code == 1
+    err = " ".join(result.err.split())
+    assert "it holds 'tripled' (Unregistered), of a class Keras cannot find here" in err
+    assert "rewrite it as `ops.*` nodes or a plugin layer, then save and import again" in err
+    assert not (tmp_path / "own.yaml").exists()
+
+
+def small_model_file(path: Path) -> Path:
+    inputs = keras.Input((4,), name="features")
+    keras.Model(inputs, keras.layers.Dense(2, name="out")(inputs)).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("model.keras", "'{dir}/model.keras' is the source model: writing the spec there would"),
+        ("model.txt", "'{dir}/model.txt' is not a spec file: its name must end .yaml or .yml"),
+        ("new/model.yaml", "'{dir}/new/model.yaml': {dir}/new does not exist: create it first"),
+        ("model.keras/x.yaml", "{dir}/model.keras is a file, not a directory"),
+    ],
+)
+def test_output_is_refused(tmp_path: Path, output: str, message: str) -> None:
+    source = small_model_file(tmp_path / "model.keras")
+    before = source.read_bytes()
+    result = invoke("import", source, "-o", tmp_path / output, "--force")
+    assert result.code == 2
+    err = " ".join(result.err.split()).replace("│ ", "")
+    assert "Invalid value for '--output'" in err
+    assert message.format(dir=tmp_path) in err
+    assert source.read_bytes() == before
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def test_weights_file_over_the_source_is_refused(tmp_path: Path) -> None:
+    source = small_model_file(tmp_path / "net.weights.h5")  # a model file, .h5
+    before = source.read_bytes()
+    result = invoke("import", source, "-o", tmp_path / "net.yaml", "--weights", "--force")
+    assert result.code == 2
+    assert "is the source model: writing the weights there would overwrite it" in " ".join(
+        result.err.split()
+    )
+    assert source.read_bytes() == before
+    assert not (tmp_path / "net.yaml").exists()
+
+
+def test_import_spec_is_the_command_as_a_function(tmp_path: Path) -> None:
+    from kerascli.cli.commands_import import WEIGHTS_SUFFIX
+    from kerascli.model import import_write
+    from kerascli.model.import_types import ImportRefused
+    from kerascli.model.importer import import_spec
+
+    assert WEIGHTS_SUFFIX == import_write.WEIGHTS_SUFFIX
+    source = small_model_file(tmp_path / "small.keras")
+    result = import_spec(source, tmp_path / "small.yaml", weights=True)
+    assert result.ok
+    assert result.spec == tmp_path / "small.yaml"
+    assert result.weights == tmp_path / "small.weights.h5"
+    assert result.to_dict() == {
+        "ok": True,
+        "spec": str(tmp_path / "small.yaml"),
+        "weights": str(tmp_path / "small.weights.h5"),
+        "kind": "functional",
+        "layers": 1,
+        "params": 10,
+        "unexpressible": [],
+    }
+    assert "out: {Dense: {units: 2}, from: features}" in result.spec.read_text()
+    with pytest.raises(ImportRefused, match="exists: give --force") as refused:
+        import_spec(source, tmp_path / "small.yaml")
+    assert refused.value.option is None
+    with pytest.raises(ImportRefused, match="expected one of avg, max") as refused:
+        import_spec("VGG16", tmp_path / "vgg.yaml", pooling="sum")
+    assert refused.value.option == "'--pooling'"
 
 
 def test_lambda_in_a_model_is_reported() -> None:

@@ -73,6 +73,14 @@ def test_imagenet_weights_are_refused_with_how_to_fetch_them(tmp_path: Path) -> 
     )
 
 
+def test_a_file_that_is_not_a_weights_file_is_not_called_a_download(tmp_path: Path) -> None:
+    path = _write(tmp_path, "{include_top: false, weights: notes.txt}")
+    assert _problems(path) == [
+        f"{_at(path, 'notes.txt')}: {'.'.join(NODE)}.MobileNetV3Small.weights: expected null or a "
+        "local weights file (.h5, .keras), got 'notes.txt'"
+    ]
+
+
 def test_weights_left_out_would_download_and_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, "{include_top: false}")
     (problem,) = _problems(path)

@@ -144,6 +144,85 @@ def test_sequential_round_trip(tmp_path: Path) -> None:
     assert "- Flatten\n    - Dense: {name: head, units: 3}\n" in text
 
 
+def test_sequential_with_automatic_names_gets_its_weights(tmp_path: Path) -> None:
+    """The spec leaves Keras's automatic names out: the rebuilt layers are named anew, and the
+    weights still go to the layers they belong to (in order)."""
+    for _ in range(3):
+        keras.layers.Dense(1)  # the saved model's layers are `dense_3`, `dense_4`...
+    layers = keras.layers
+    model = keras.Sequential(
+        [keras.Input((8,)), layers.Dense(4, activation="relu"), layers.Dense(1)]
+    )
+    assert [layer.name for layer in model.layers] != ["dense", "dense_1"]
+    randomise(model)
+    text = round_trip(model, tmp_path, "auto")["spec"].read_text()
+    assert "- Dense: {units: 4, activation: relu}\n    - Dense: {units: 1}\n" in text
+
+
+def test_shared_layer_called_on_a_later_layer(tmp_path: Path) -> None:
+    """A shared layer's second call reads a layer Keras lists after it: calls are read in graph
+    order, the second a `reuse:` node."""
+    layers = keras.layers
+    inputs = keras.Input((4,), name="features")
+    shared = layers.Dense(4, name="shared")
+    later = layers.Dense(4, name="later")(shared(inputs))
+    model = keras.Model(inputs, layers.Dense(2, name="head")(shared(later)))
+    assert [entry["name"] for entry in model.get_config()["layers"]][1:3] == ["shared", "later"]
+    randomise(model)
+    text = round_trip(model, tmp_path, "shared")["spec"].read_text()
+    assert (
+        "      shared: {Dense: {units: 4}, from: features}\n"
+        "      later: {Dense: {units: 4}, from: shared}\n"
+        "      shared_call2: {reuse: shared, from: later}\n"
+        "      head: {Dense: {units: 2}, from: shared_call2}\n"
+    ) in text
+
+
+def ops_model() -> Any:
+    """Raw ops (Keras names them from its global counters) beside a layer named `add`."""
+    keras.ops.add(keras.Input((2,)), 1.0)  # Keras's own `add` is taken: the model's is `add_N`
+    inputs = keras.Input((4,), name="x")
+    hidden = keras.layers.Dense(4, name="add")(inputs)
+    return keras.Model(inputs, keras.ops.add(hidden, 1.0) * 2.0)
+
+
+def test_ops_nodes_are_named_apart_from_keras_counters() -> None:
+    from kerascli.model.import_write import spec_text
+    from kerascli.model.importer import import_model
+
+    first = spec_text(import_model(ops_model(), "ops").spec)
+    for _ in range(3):
+        keras.ops.add(keras.Input((2,)), 1.0)  # Keras's `add` counter moves on
+    assert spec_text(import_model(ops_model(), "ops").spec) == first
+    assert "      add_2: {ops.add: {x2: 1.0}, from: add}\n" in first  # `add`: the layer's
+    assert "      multiply: {ops.multiply: {x2: 2.0}, from: add_2}\n" in first
+
+
+def test_application_import_is_the_same_each_time(tmp_path: Path) -> None:
+    """`load_source` clears Keras's session: an application's automatic names (`add`,
+    `add_1`...) do not depend on what the process made before."""
+    from kerascli.model.import_write import spec_text
+    from kerascli.model.importer import import_model, load_source
+
+    options = {"input_shape": (32, 32, 3), "include_top": False}
+    first = spec_text(import_model(load_source("MobileNetV3Small", options), "net").spec)
+    keras.layers.Add()
+    keras.ops.add(keras.Input((2,)), 1.0)
+    again = spec_text(import_model(load_source("MobileNetV3Small", options), "net").spec)
+    assert again == first
+
+
+def test_block_layer_names_have_one_rule() -> None:
+    from kerascli.spec.blocks import layer_name, parse_layer_name
+
+    assert layer_name("stage2", "conv1", 1, 1) == "stage2_conv1"
+    assert layer_name("stage2", "conv1", 3, 4) == "stage2_block3_conv1"
+    assert parse_layer_name("conv2_block3_1_conv") == ("conv2", 3, "1_conv")
+    assert parse_layer_name(layer_name("a_b", "c_block1_d", 2, 2)) == ("a_b", 2, "c_block1_d")
+    assert parse_layer_name("stage2_conv1") is None
+    assert parse_layer_name("stage_block0_conv") is None
+
+
 def residual_model() -> Any:
     """Two residual stages made by a Python loop (`stage1_block{i}_conv`, `_bn`, `_add`): one
     structure, a kernel size that differs in one unit, a dilation rate that differs by stage."""

@@ -165,3 +165,7 @@ def test_transfer_fine_tunes_a_pretrained_backbone_in_two_stages(tmp_path: Path)
     # fine-tuning improves on the frozen backbone, at the stage's own learning rate
     assert val[-1] >= val[9] + 0.05, val
     assert float(history[-1]["learning_rate"]) == pytest.approx(1.0e-4)
+    # the run's spec names the weights file relative to the run, as it names data files
+    saved = yaml.safe_load((run / "spec.yaml").read_text())
+    written = saved["model"]["functional"]["layers"]["backbone"]["MobileNetV3Small"]["weights"]
+    assert not Path(written).is_absolute() and (run / written).resolve() == weights.resolve()
