@@ -73,3 +73,18 @@ def iris_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One completed 2-epoch run of the iris example, `<runs>/iris-mlp/1`, trained once per test
     session and shared by the tests that only read it: copy it before changing anything in it."""
     return train_example(tmp_path_factory, "iris_mlp", 2)
+
+
+STOP_AT = """
+import keras
+
+class StopAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise RuntimeError(f"stopped at epoch {self.epoch}")
+"""
+"""A plugin file with a callback `StopAt: {epoch: N}` that makes a run die after epoch N."""

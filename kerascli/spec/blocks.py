@@ -142,8 +142,9 @@ def _located(path: KeyPath, make: Any, suffix: str = "") -> Any:
 
 
 def expanded_size(model: ModelSpec) -> Iterator[tuple[KeyPath, int]]:
-    """Each top-level use with the number of layers it expands to (a block that uses itself
-    counts as none: `check_blocks` reports it), without expanding anything."""
+    """Each block use (in the model, then in each block) with the number of layers it expands
+    to (a block that uses itself counts as none: `check_blocks` reports it), without expanding
+    anything."""
     sizes: dict[str, int] = {}
 
     def size(block_name: str, within: frozenset[str]) -> int:
@@ -158,21 +159,25 @@ def expanded_size(model: ModelSpec) -> Iterator[tuple[KeyPath, int]]:
             )
         return sizes[block_name]
 
-    functional = model.functional
-    for name, node in functional.layers.items() if functional is not None else ():
-        if node.block is not None:
-            yield (
-                ("model", "functional", "layers", name),
-                node.repeat * size(node.block, frozenset()),
-            )
+    graphs: list[tuple[KeyPath, dict[str, FunctionalNode]]] = (
+        [(("model", "functional", "layers"), model.functional.layers)] if model.functional else []
+    )
+    graphs += [
+        (("model", "blocks", b, "layers"), block.layers) for b, block in model.blocks.items()
+    ]
+    for base, layers in graphs:
+        for name, node in layers.items():
+            if node.block is not None:
+                yield (*base, name), node.repeat * size(node.block, frozenset())
 
 
 def too_large(model: ModelSpec) -> BlockError | None:
-    """The error for a model whose block uses expand past `MAX_LAYERS` layers, if it does."""
+    """The error for a model whose block uses expand past `MAX_LAYERS` layers (all of the
+    model's together, or one use in a block), if they do."""
     total = 0
     for path, count in expanded_size(model):
-        total += count
-        if total > MAX_LAYERS:
+        total += count if path[1] == "functional" else 0
+        if total > MAX_LAYERS or count > MAX_LAYERS:
             return BlockError(
                 f"the block uses expand to more than {MAX_LAYERS:,} layers (this one to {count:,}):"
                 " lower repeat",

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kerascli.spec.blocks import (
+    MAX_LAYERS,
     BlockError,
     block_uses,
     expand,
@@ -25,7 +26,7 @@ from kerascli.spec.blocks import (
 )
 from kerascli.spec.check_graph import written_refs
 from kerascli.spec.check_names import check_call
-from kerascli.spec.models import PARAM, BlockSpec, FunctionalNode, ModelSpec, ref_parts
+from kerascli.spec.models import PARAM, BlockSpec, FunctionalNode, ModelSpec, params_in, ref_parts
 from kerascli.spec.problems import Finding, KeyPath, did_you_mean
 
 
@@ -86,6 +87,13 @@ def _check_block(name: str, block: BlockSpec, outside: set[str]) -> Iterator[Fin
                 )
             elif target.layer is None:
                 yield ((*path, "reuse"), f"'{node.reuse}' is not a layer node", False)
+        layer = node.layer
+        if layer is not None and "name" in layer[1]:
+            yield (
+                (*path, layer[0], "name"),
+                f"a layer in a block is named by each use ('{{use}}_{inner}'): remove name",
+                True,
+            )
         yield from _undeclared(name, block, node, path)
     outputs = block.output_names
     for i, ref in enumerate(outputs):
@@ -124,26 +132,13 @@ def _undeclared(
     if layer is not None:
         values.append(((*path, layer[0]), layer[1]))
     for where, value in values:
-        for at, param in _params_in(value, where):
+        for at, param in params_in(value, where):
             if param not in block.params:
                 hint = did_you_mean(param, block.params) or (
                     f"; block '{name}' declares "
                     + (", ".join(block.params) if block.params else "no params")
                 )
                 yield (at, f"unknown parameter '${param}' of block '{name}'{hint}", False)
-
-
-def _params_in(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
-    if isinstance(value, str):
-        match = PARAM.match(value)
-        if match is not None:
-            yield path, match[1]
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _params_in(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _params_in(item, (*path, i))
 
 
 def _recursion(model: ModelSpec) -> Iterator[Finding]:
@@ -299,7 +294,7 @@ def _check_calls(model: ModelSpec, lenient: bool) -> Iterator[Finding]:
     def walk(
         name: str, params: dict[str, Any], stack: tuple[str, ...], label: str
     ) -> Iterator[Finding]:
-        if (name, repr(params)) in seen:
+        if (name, repr(params)) in seen or len(seen) > MAX_LAYERS:  # (bounded time)
             return
         seen.add((name, repr(params)))
         for inner, node in model.blocks[name].layers.items():

@@ -8,7 +8,7 @@ from typing import Any
 
 from kerascli.spec.check_names import check_call
 from kerascli.spec.facts import layer_family
-from kerascli.spec.models import FunctionalNode, FunctionalSpec, parameter, ref_parts
+from kerascli.spec.models import FunctionalNode, FunctionalSpec, params_in, ref_parts
 from kerascli.spec.problems import Finding, KeyPath, did_you_mean
 
 
@@ -24,8 +24,10 @@ def check_graph(functional: FunctionalSpec, lenient: bool) -> Iterator[Finding]:
         path: KeyPath = (*base, "layers", name)
         layer = node.layer
         if layer is not None:
-            params = list(_parameters(layer[1], (*path, layer[0])))
-            yield from params
+            params = list(params_in(layer[1], (*path, layer[0])))
+            for where, name in params:  # a `$name` outside any block: no parameter to be
+                message = f"'${name}' is a block parameter: `$` values stand for parameters "
+                yield (where, message + "inside blocks", False)
             if not params:
                 yield from check_call("layers", layer[0], layer[1], path, lenient)
         elif node.reuse is not None:  # (a block use is `check_blocks`'s)
@@ -63,6 +65,7 @@ def check_graph(functional: FunctionalSpec, lenient: bool) -> Iterator[Finding]:
                 yield (where, f"unknown node or input '{source}'{hint}", False)
             elif index is not None and source in inputs:
                 yield (where, f"'{source}' is an input, a single tensor: write '{source}'", False)
+    yield from _shared_training(functional, base)
     yield from _cycles(functional, base)
     outputs = [ref_parts(name)[0] for name in functional.output_names]
     used = {s for node in nodes.values() for s in node.sources} | set(outputs)
@@ -78,18 +81,23 @@ def check_graph(functional: FunctionalSpec, lenient: bool) -> Iterator[Finding]:
             yield (where, f"unknown output node '{name}'{hint}", False)
 
 
-def _parameters(value: Any, path: KeyPath) -> Iterator[Finding]:
-    """A `$name` outside any block: there is no parameter it could stand for."""
-    name = parameter(value)
-    if name is not None:
-        message = f"'{value}' is a block parameter: `$` values stand for parameters inside blocks"
-        yield (path, message, False)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _parameters(item, (*path, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _parameters(item, (*path, i))
+def _shared_training(functional: FunctionalSpec, base: KeyPath) -> Iterator[Finding]:
+    """A layer called more than once (`reuse:`) runs with one `call.training` (kerascli holds it
+    for the layer, `keras_private.keep_training`): its calls must agree."""
+    calls: dict[str, list[tuple[str, Any]]] = {}
+    for name, node in functional.layers.items():
+        owner = node.reuse if node.reuse is not None else name
+        calls.setdefault(owner, []).append((name, (node.call or {}).get("training")))
+    for owner, listed in calls.items():
+        if len({value for _, value in listed}) > 1:
+            name = next(name for name, value in listed if value is not None)
+            names = ", ".join(f"'{n}'" for n, _ in listed)
+            yield (
+                (*base, "layers", name, "call", "training"),
+                f"the layer of '{owner}' is called by {names}: give every call the same "
+                "call.training (it holds for the layer, not for one call)",
+                False,
+            )
 
 
 def _is_op(node: FunctionalNode) -> bool:

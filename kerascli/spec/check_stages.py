@@ -66,9 +66,10 @@ def _check_trainable(
 
 
 def _layer_kinds(spec: Spec) -> dict[str, str | None] | None:
-    """The model's layer names, each with its `keras.layers` class (`None`: an input, an
-    application or an ops node; `reuse:NODE` for a node that reuses NODE's layer), or `None` when the spec does not tell them
-    all (a subclass, unnamed Sequential layers, blocks, applications)."""
+    """The model's layer names, each with its `keras.layers` class (`None`: an input;
+    `reuse:NODE` for a node that reuses NODE's layer; ops nodes are no layers), or `None` when
+    the spec does not tell them all (a subclass, unnamed Sequential layers, blocks,
+    applications)."""
     model = spec.model
     if model.sequential is not None:
         kinds: dict[str, str | None] = {}
@@ -94,8 +95,8 @@ def _layer_kinds(spec: Spec) -> dict[str, str | None] | None:
         family = layer_family(cls)
         if family == "applications":
             return None
+        if family == "ops":  # an op is no layer: named, it is reported as unknown
+            continue
         layer_name = args.get("name")
-        kinds[layer_name if isinstance(layer_name, str) else name] = (
-            cls if family == "layers" else None
-        )
+        kinds[layer_name if isinstance(layer_name, str) else name] = cls
     return kinds

@@ -14,6 +14,7 @@ descriptions are the documentation `kerascli schema` publishes to editors.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -187,6 +188,21 @@ def parameter(value: Any) -> str | None:
     return match[1] if match else None
 
 
+def params_in(
+    value: Any, path: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Where `$name` parameters are written in `value` (at `path`): (key path, name) each."""
+    name = parameter(value)
+    if name is not None:
+        yield path, name
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from params_in(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from params_in(item, (*path, i))
+
+
 MAX_REPEAT = 1000
 """The most repetitions of one block use (the layers of all uses are bounded too)."""
 NODE_KEYS = ("from", "reuse", "call", "block", "params", "repeat", "repeat_params")
@@ -250,8 +266,13 @@ class FunctionalNode(BaseModel):
     @classmethod
     def _training_is_a_bool(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         training = (value or {}).get("training")
-        if training is not None and not isinstance(training, bool) and not parameter(training):
-            raise ValueError(f"training must be true, false or null, got {training!r}")
+        if training is True:
+            raise ValueError(
+                "training: true is not kept in the saved model (Keras calls the layer with "
+                "training=False to evaluate and predict): only training: false is supported"
+            )
+        if training is not None and training is not False and not parameter(training):
+            raise ValueError(f"training must be false or null, got {training!r}")
         return value
 
     @model_validator(mode="before")

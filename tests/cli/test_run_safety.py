@@ -20,23 +20,11 @@ from typing import Any
 import pytest
 
 from kerascli.run.rundir import HOST
+from tests.conftest import STOP_AT
 
 from .conftest import IRIS, ROOT, invoke, write
 
 fcntl = pytest.importorskip("fcntl")  # locks and signals as on Linux and macOS
-
-STOP_AT = """
-import keras
-
-class StopAt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
-            raise RuntimeError(f"stopped at epoch {self.epoch}")
-"""
 
 
 def backup_specs(folder: Path, backup: str = "BackupAndRestore") -> tuple[Path, Path]:

@@ -199,3 +199,18 @@ def test_an_application_as_the_first_layer_of_a_sequential_model() -> None:
         input_shape=(32, 32, 3), include_top=False, weights=None, pooling="avg", minimalistic=True
     )
     assert model.count_params() == reference.count_params() + 2 * (reference.output_shape[-1] + 1)
+
+
+def test_trainable_from_a_layer_on(tmp_path: Path) -> None:
+    """`{from: LAYER}`: the layers before LAYER are frozen, LAYER and those after it train."""
+    model = _build(
+        tmp_path,
+        {"include_top": False, "weights": None, "trainable": {"from": "expanded_conv_project"}},
+    )
+    names = [layer.name for layer in model.layers]
+    first = names.index("expanded_conv_project")
+    assert model.trainable
+    assert all(not layer.trainable for layer in model.layers[:first])
+    assert all(layer.trainable for layer in model.layers[first:])
+    trained = {v.path.split("/")[0] for v in model.trainable_weights}
+    assert "expanded_conv_project" in trained and "conv" not in trained

@@ -74,7 +74,7 @@ def test_encoder_decoder_with_states_builds_as_by_hand() -> None:
     assert {"encoder", "decoder", "drop", "next_token"} <= names  # node names are layer names
 
 
-def test_attention_query_value_key_and_mask() -> None:
+def test_attention_query_value_key() -> None:
     spec = _spec(
         {
             "inputs": {"tokens": {"shape": [6], "dtype": "int32"}},
@@ -307,8 +307,38 @@ def test_call_training_must_be_a_bool(tmp_path: Path) -> None:
     )
     (got,) = _problems(tmp_path, text)
     assert got.endswith(
-        "model.functional.layers.out.call: training must be true, false or null, got 'false'"
+        "model.functional.layers.out.call: training must be false or null, got 'false'"
     )
+
+
+def test_call_training_true_is_refused(tmp_path: Path) -> None:
+    """`training: true` would hold in the run's own test metrics but not once the model is
+    loaded again (Keras evaluates with training=False): refused rather than two answers."""
+    text = GRAPH.format(ref="encoder").replace(
+        "from: encoder}", "from: encoder, call: {training: true}}"
+    )
+    (got,) = _problems(tmp_path, text)
+    assert "model.functional.layers.out.call: training: true is not kept in the saved model" in got
+
+
+def test_calls_of_one_shared_layer_must_agree_on_training(tmp_path: Path) -> None:
+    text = """\
+name: t
+model:
+  functional:
+    inputs:
+      a: {shape: [3]}
+      b: {shape: [3]}
+    layers:
+      bn: {BatchNormalization: {}, from: a, call: {training: false}}
+      bn_b: {reuse: bn, from: b}
+      out: {Concatenate: {}, from: [bn, bn_b]}
+    outputs: out
+"""
+    assert _problems(tmp_path, text) == [
+        "8:62: model.functional.layers.bn.call.training: the layer of 'bn' is called by 'bn', "
+        "'bn_b': give every call the same call.training (it holds for the layer, not for one call)"
+    ]
 
 
 def test_a_tensor_named_in_call_is_sent_to_from(tmp_path: Path) -> None:

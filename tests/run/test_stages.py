@@ -17,7 +17,7 @@ from kerascli.model.keras_env import import_keras
 from kerascli.run.stages import check_stage_settings
 from kerascli.run.trainer import seed_everything
 from kerascli.spec import SpecError, load_spec
-from tests.conftest import invoke
+from tests.conftest import STOP_AT, invoke
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STAGES = FIXTURES / "stages_iris.yaml"  # `base` frozen for 3 epochs, then 2 epochs unfrozen
@@ -173,20 +173,6 @@ def test_early_stopping_ends_the_stage_and_the_next_stage_runs(tmp_path: Path) -
     ]
 
 
-STOP_AT = """
-import keras
-
-class StopAt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 == self.epoch:
-            raise RuntimeError(f"stopped at epoch {self.epoch}")
-"""
-
-
 @pytest.mark.parametrize(
     ("died_after", "resumed"),
     [
@@ -243,3 +229,28 @@ def test_validate_deep_checks_stage_names_inside_an_application(tmp_path: Path) 
     assert deep.code == 2
     assert f"{spec}:15:" in deep.err and "stages[0].trainable.backbone" in deep.err
     assert "(did you mean 'expanded_conv_project' or" in deep.err
+
+
+def test_an_op_named_in_a_stage_is_no_layer(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            """\
+            name: t
+            model:
+              functional:
+                inputs: {x: {shape: [4]}}
+                layers:
+                  plus: {ops.add: {x2: 1.0}, from: x}
+                  out: {Dense: [1], from: plus}
+                outputs: out
+            compile: {optimizer: adam, loss: mse}
+            stages:
+              - epochs: 1
+                trainable: {plus: false}
+            """
+        )
+    )
+    result = invoke("validate", spec)
+    assert result.code == 2
+    assert f"{spec}:12:17: stages[0].trainable.plus: the model has no layer 'plus'" in result.err

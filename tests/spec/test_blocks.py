@@ -287,3 +287,58 @@ def test_blocks_that_would_expand_past_the_limit_are_refused_unexpanded(tmp_path
     (problem,) = info.value.problems
     assert problem.path == "model.functional.layers.top"
     assert problem.message.startswith("the block uses expand to more than 10,000 layers")
+
+
+def test_an_unused_block_that_would_expand_past_the_limit_is_refused(tmp_path: Path) -> None:
+    """A block no node uses is checked too: its own uses count against the limit, so `validate`
+    never walks an exponential tree of repetitions."""
+    blocks = {"b0": {"inputs": ["x"], "layers": {"d": {"Dense": [2], "from": "x"}}, "outputs": "d"}}
+    for i in range(1, 4):
+        each = [{} for _ in range(60)]
+        use = {"block": f"b{i - 1}", "from": "x", "repeat_params": each}
+        blocks[f"b{i}"] = {"inputs": ["x"], "layers": {"u": use}, "outputs": "u"}
+    spec = {
+        "name": "unused",
+        "model": {
+            "blocks": blocks,
+            "functional": {
+                "inputs": {"i": {"shape": [2]}},
+                "layers": {"out": {"Dense": [1], "from": "i"}},
+                "outputs": "out",
+            },
+        },
+    }
+    path = tmp_path / "unused.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    (problem,) = info.value.problems
+    assert problem.path == "model.blocks.b3.layers.u"
+    assert problem.message.startswith("the block uses expand to more than 10,000 layers")
+
+
+def test_a_layer_in_a_block_takes_its_name_from_the_use(tmp_path: Path) -> None:
+    spec = {
+        "name": "named",
+        "model": {
+            "blocks": {
+                "unit": {
+                    "inputs": ["x"],
+                    "layers": {"d": {"Dense": {"units": 2, "name": "fixed"}, "from": "x"}},
+                    "outputs": "d",
+                }
+            },
+            "functional": {
+                "inputs": {"i": {"shape": [2]}},
+                "layers": {"u": {"block": "unit", "from": "i", "repeat": 2}},
+                "outputs": "u",
+            },
+        },
+    }
+    path = tmp_path / "named.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    (problem,) = info.value.problems
+    assert problem.path == "model.blocks.unit.layers.d.Dense.name"
+    assert problem.message == "a layer in a block is named by each use ('{use}_d'): remove name"
