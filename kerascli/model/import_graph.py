@@ -6,8 +6,12 @@ many outputs each call gives. Calls are read in graph order (each call after the
 tensors it reads, else in the config's order): a layer's first call becomes a node named by the
 layer, later calls `reuse:` nodes (`LAYER_call2`); raw `keras.ops` calls `ops.NAME` nodes, named
 by the function (`add`, `add_2`) apart from every layer name, not by Keras's global counters;
-nested models (Keras's applications use nested Sequentials) are inlined, their layers keeping
-their names.
+nested models (Keras's applications use nested Sequentials, a transfer-learning model its
+backbone) are inlined, their layers keeping their names (a name two layers have is refused, never
+overwritten). An explicit `training=False` a layer is called with is written as its node's
+`call: {training: false}`; one a nested model is called with, on each of its nodes whose layer
+takes `training` (as Keras passes it on to them); `training=True` is reported (a spec refuses
+it).
 
 Long because reading a call (its layer or op, its wiring, its call arguments) and ordering the
 calls share the reader's state, the names it has given.
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kerascli.model.import_args import Arguments, key_text, snake_case
+from kerascli.model.import_types import ImportFailed, Unexpressible
 from kerascli.spec.facts import OPS_PREFIX
 
 Scope = dict[tuple[str, int, int], str]
@@ -30,15 +35,6 @@ Call = tuple[str, int]
 
 class Ref(str):
     """A spec reference to a tensor (a node or input name, or `node[i]`), not a constant."""
-
-
-@dataclass
-class Unexpressible:
-    """A node whose layer the spec cannot build: where it is and what to do."""
-
-    node: str
-    class_name: str
-    advice: str
 
 
 @dataclass
@@ -56,6 +52,11 @@ PLUGIN_ADVICE = (
     "the spec cannot build {cls}: write it as a plugin layer (a class in a .py file, named in "
     "`plugins: [file.py]`) and use it by its class name"
 )
+TRAINING_TRUE = (
+    "called with training=True, which a spec cannot hold (only `call: {training: false}`; "
+    "Keras calls a layer with training=False to evaluate and predict): call it without "
+    "training, then save and import again"
+)
 _KERAS_INTERNAL = "keras.src.applications."  # Keras's own application layers (LayerScale...)
 
 
@@ -71,6 +72,9 @@ class GraphReader:
         self.args = Arguments(keras)
         self.graph = Graph()
         self.layer_names: set[str] = set()  # every layer's name: no ops node takes one
+        self.owners: dict[str, str] = {}  # node name -> the model whose layer it is
+        self.models: list[str] = []  # the models being read, outermost first
+        self.training: bool | None = None  # the `training` a nested model is called with
 
     # -- models ----------------------------------------------------------------------------
     def functional(self, model: Any, outer: list[Any] | None = None) -> list[Any]:
@@ -78,6 +82,7 @@ class GraphReader:
         inputs of a nested model are called on (`None` for the top-level model)."""
         config = model.get_config()
         ops = {op.name: op for op in model.operations}
+        self.models.append(model.name)
         self.layer_names.update(_layer_names(self.keras, model))
         nodes = {id(n) for ns in model._nodes_by_depth.values() for n in ns}
         scope: Scope = {}
@@ -100,15 +105,49 @@ class GraphReader:
             for i in range(max(outputs, len(refs))):  # a layer's several as `node[i]`
                 ref = refs[i] if len(refs) > 1 else refs[0]
                 scope[(name, k, i)] = Ref(f"{ref}[{i}]") if len(refs) < outputs else ref
+        self.models.pop()
         return [scope[tuple(h)] for h in _histories(config["output_layers"])]  # type: ignore[index]
 
     def sequential(self, model: Any, outer: Any) -> Any:
         """Add a (nested) Sequential's layers called in a chain on `outer`; return the last."""
         self.layer_names.update(_layer_names(self.keras, model))
+        self.models.append(model.name)
         ref = outer
         for layer in model.layers:
-            ref = self._layer_node(layer, layer.name, 0, [ref], {})[0]
+            if isinstance(layer, self.keras.Model):
+                ref = self.nested(layer, 0, [ref], {})[0]
+            else:
+                ref = self._layer_node(layer, layer.name, 0, [ref], {})[0]
+        self.models.pop()
         return ref
+
+    def nested(self, model: Any, k: int, args: list[Any], kwargs: dict[str, Any]) -> list[Any]:
+        """Inline call `k` of a nested model: its layers become nodes, called on `args`; an
+        explicit `training` it is called with goes to its nodes (an outer one wins, as in
+        Keras). Return the references of its outputs."""
+        kind = type(model).__name__
+        if k > 0:
+            raise ImportFailed(
+                f"the nested model '{model.name}' ({kind}) is called more than once: "
+                "kerascli import inlines a nested model's layers once; call it once, or call "
+                "its layers again, then save and import again"
+            )
+        others = [key for key, value in kwargs.items() if key != "training" and value is not None]
+        if others:
+            self._unexpressible(
+                model.name,
+                kind,
+                f"a nested model called with {', '.join(others)}: call its layers with it instead",
+            )
+        outer_training = self.training
+        if self.training is None:
+            self.training = kwargs.get("training")
+        try:
+            if isinstance(model, self.keras.Sequential):
+                return [self.sequential(model, args[0])]
+            return self.functional(model, _flat_tensors(args))
+        finally:
+            self.training = outer_training
 
     # -- one call ----------------------------------------------------------------------------
     def call(
@@ -116,18 +155,21 @@ class GraphReader:
     ) -> list[Any]:
         """Add the node of call `k` of `op`; return the references of its outputs."""
         if isinstance(op, self.keras.Model):
-            if k > 0:
-                self._unexpressible(op.name, type(op).__name__, "a nested model called twice")
-            if isinstance(op, self.keras.Sequential):
-                return [self.sequential(op, args[0])]
-            return self.functional(op, _flat_tensors(args))
+            return self.nested(op, k, args, kwargs)
         if not isinstance(op, self.keras.layers.Layer):
             return [self._op_node(op, entry, args, kwargs)]
         name = op.name if k == 0 else self._unique(f"{op.name}_call{k + 1}")
         return self._layer_node(op, name, k, args, kwargs)
 
     def _layer_node(self, layer: Any, name: str, k: int, args: list[Any], kwargs: Any) -> list[Any]:
-        source, call = self._wiring(_call_signature(layer.call), args, kwargs)
+        params = _call_signature(layer.call)
+        source, call = self._wiring(params, args, kwargs)
+        if self.training is not None and "training" in params:
+            call["training"] = self.training
+        if call.get("training") is True:  # not kept in a saved model: a spec refuses it
+            del call["training"]
+            self._unexpressible(name, type(layer).__name__, TRAINING_TRUE)
+        self._claim(name, layer)
         if k == 0:
             node: dict[str, Any] = {self._layer_class(layer): self._layer_args(layer)}
             self.graph.layers[name] = layer
@@ -202,7 +244,7 @@ class GraphReader:
             for k, v in kwargs.items()
             if k not in tensor_kwargs
             and v is not None
-            and not (k in params and _is_default(params[k], v))
+            and (k == "training" or not (k in params and _is_default(params[k], v)))
         }
         if len(args) == 1 and _is_tensors(args[0]) and not tensor_kwargs:
             return args[0], call
@@ -222,6 +264,22 @@ class GraphReader:
             n += 1
             name = f"{base}_{n}"
         return name
+
+    def _claim(self, name: str, layer: Any) -> None:
+        """Take `name` for the node of `layer`; refuse a name another node or input has."""
+        model = self.models[-1] if self.models else "the model"
+        if name in self.graph.inputs:
+            other = f"an input of '{self.models[0]}'"
+        elif name in self.graph.nodes:
+            other = f"a layer of '{self.owners.get(name, model)}'"
+        else:
+            self.owners[name] = model
+            return
+        raise ImportFailed(
+            f"the layer '{layer.name}' of '{model}' has the name of {other}: a spec names each "
+            "node by its layer, so the names must differ; rename one (its `name`), then save "
+            "and import again"
+        )
 
     def _unexpressible(self, node: str, cls: str, advice: str) -> None:
         self.graph.unexpressible.append(Unexpressible(node, cls, advice))

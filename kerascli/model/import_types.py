@@ -6,12 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kerascli.model.import_graph import Unexpressible
 from kerascli.spec.problems import KerasCliError
 
 
 class ImportFailed(KerasCliError):
     """The source cannot be read as a Keras model (a runtime failure, exit code 1)."""
+
+
+@dataclass
+class Unexpressible:
+    """A node whose layer the spec cannot build: where it is and what to do."""
+
+    node: str
+    class_name: str
+    advice: str
 
 
 class ImportRefused(ValueError):

@@ -1,6 +1,11 @@
-"""Write an imported model: the spec's YAML (one node a line where it fits), its weights file,
-and where each node the spec cannot build is written (`kerascli import`); where it may write
-(never over the source model, only a `.yaml`/`.yml` in a directory that exists)."""
+"""Write an imported model: the spec's YAML (one node a line where it fits), the check that the
+written spec builds the model, its weights file, and where each node the spec cannot build is
+written (`kerascli import`); where it may write (never over the source model, only a
+`.yaml`/`.yml` in a directory that exists).
+
+Long because writing the spec, checking it and placing its weights are one sequence over one
+rebuilt model (built once, from the written file).
+"""
 
 from __future__ import annotations
 
@@ -144,23 +149,59 @@ def reports(imported: Imported, text: str, file: str) -> list[Report]:
     return found
 
 
-def save_weights(imported: Imported, spec: dict[str, Any], base_dir: Path, target: Path) -> None:
-    """Write the imported model's weights to `target` as the spec's model will load them.
+def rebuild(imported: Imported, output: Path) -> Any:
+    """The model the written spec `output` builds, checked against the imported one: the same
+    parameter count and the same layer classes in order (nested models inlined).
 
-    The model the spec builds is made here and each of its layers given the weights of the
-    layer it rebuilds (`weight_sources`), so the file follows the rebuilt model's own structure
-    (nested models inlined); where the spec cannot be built (a layer it cannot express), the
-    original model's weights are written.
+    Raises:
+        ImportFailed: the spec does not build, or builds another model (the spec stays written,
+            for the user to fix).
     """
     from kerascli.model.builder import build_model
-    from kerascli.spec.loader import load_spec_dict
+    from kerascli.spec.loader import load_spec
     from kerascli.spec.problems import SpecError
 
+    source = imported.model
     try:
-        rebuilt = build_model(load_spec_dict(spec, base_dir))
-    except SpecError:
-        imported.model.save_weights(target)
-        return
+        rebuilt = build_model(load_spec(output))
+    except SpecError as exc:
+        raise ImportFailed(f"{output} does not build {source.name}: {exc.problems[0]}") from exc
+    params, expected = rebuilt.count_params(), source.count_params()
+    if params != expected:
+        raise ImportFailed(f"{output} builds {params:,} parameters, {source.name} has {expected:,}")
+    built, original = layer_sequence(rebuilt), layer_sequence(source)
+    if built != original:
+        i = next(
+            (i for i, pair in enumerate(zip(built, original, strict=False)) if len(set(pair)) > 1),
+            min(len(built), len(original)),
+        )
+        got, want = (seq[i] if i < len(seq) else "nothing" for seq in (built, original))
+        raise ImportFailed(
+            f"{output} builds other layers than {source.name}: layer {i + 1} is {got}, "
+            f"{source.name}'s is {want}"
+        )
+    return rebuilt
+
+
+def layer_sequence(model: Any) -> list[str]:
+    """The class names of `model`'s layers and raw ops in order, nested models inlined, input
+    layers left out (a Sequential's import may be a Functional spec)."""
+    from kerascli.model.keras_env import import_keras
+
+    keras = import_keras()
+    names: list[str] = []
+    for op in getattr(model, "operations", None) or model.layers:  # a Sequential: its layers
+        if isinstance(op, keras.Model):
+            names += layer_sequence(op)
+        elif not isinstance(op, keras.layers.InputLayer):
+            names.append(type(op).__name__)
+    return names
+
+
+def save_weights(imported: Imported, rebuilt: Any, target: Path) -> None:
+    """Write the imported model's weights to `target` as the spec's model (`rebuilt`) loads
+    them: each of its layers given the weights of the layer it rebuilds (`weight_sources`), so
+    the file follows the rebuilt model's own structure (nested models inlined)."""
     missing = []
     for layer, source in weight_sources(imported, rebuilt):
         if source is not None and source.weights:
@@ -187,14 +228,29 @@ def weight_sources(imported: Imported, rebuilt: Any) -> list[tuple[Any, Any]]:
 
 def write_import(imported: Imported, output: Path, weights: Path | None = None) -> list[Report]:
     """Write the spec to `output` (and the weights to `weights`, which the spec then names);
-    return the nodes it cannot build, located in the written file."""
+    return the nodes it cannot build, located in the written file.
+
+    A spec with no such node is then built from the file and checked against the model
+    (`rebuild`); its weights are placed in the rebuilt model and saved. Where a node cannot be
+    built, the original model's weights are written (for the plugin that will build it).
+
+    Raises:
+        ImportFailed: the written spec does not build the model, or its weights cannot be placed.
+    """
     spec = imported.spec
+    named = {**spec, "model": {"weights": weights.name, **spec["model"]}} if weights else spec
+    if imported.unexpressible:
+        if weights is not None:
+            imported.model.save_weights(weights)
+        text = spec_text(named)
+        output.write_text(text, encoding="utf-8")
+        return reports(imported, text, str(output))
+    output.write_text(spec_text(spec), encoding="utf-8")
+    rebuilt = rebuild(imported, output)
     if weights is not None:
-        save_weights(imported, spec, output.parent, weights)
-        spec = {**spec, "model": {"weights": weights.name, **spec["model"]}}
-    text = spec_text(spec)
-    output.write_text(text, encoding="utf-8")
-    return reports(imported, text, str(output))
+        save_weights(imported, rebuilt, weights)
+        output.write_text(spec_text(named), encoding="utf-8")
+    return []
 
 
 def weights_path(output: Path) -> Path:

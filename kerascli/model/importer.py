@@ -3,11 +3,13 @@ name) written back as a spec that rebuilds it.
 
 The spec holds what differs from Keras's defaults, names each node by its Keras layer name, and
 (with weights) points at a weights file written beside it. Nested models (the Sequentials inside
-ConvNeXt) are inlined: their layers become nodes of the outer graph, keeping their names.
+ConvNeXt, a transfer-learning model's backbone) are inlined: their layers become nodes of the
+outer graph, keeping their names (a Sequential holding a model is written as Functional).
 Repeated units (`conv2_block1_*` ... `conv2_block6_*`) are folded into blocks where that
 rebuilds the same layer names (`import_blocks`). Layers the spec cannot build are still
-written, and reported by node and line. `import_spec` is the whole command as one function
-(the CLI and `kerascli.import_spec` call it).
+written, and reported by node and line; any other spec is built from the written file and
+checked against the model (`import_write.rebuild`). `import_spec` is the whole command as one
+function (the CLI and `kerascli.import_spec` call it).
 
 Long because the command's one entry (`import_spec`) sits beside the reading of its source,
 and a model file is checked before Keras loads it (its Lambda layers and classes Keras cannot
@@ -266,9 +268,10 @@ def _model_name(name: str) -> str:
 def _functional(reader: GraphReader, model: Any) -> dict[str, Any]:
     keras = reader.keras
     if isinstance(model, keras.Sequential):  # a Sequential holding models: one input, a chain
-        tensor = model.inputs[0]
-        reader.graph.inputs["input"] = _input(tensor)
-        outputs: list[Any] = [reader.sequential(model, Ref("input"))]
+        reader.layer_names.update(layer.name for layer in model.layers)
+        name = reader._unique("input")
+        reader.graph.inputs[name] = _input(model.inputs[0])
+        outputs: list[Any] = [reader.sequential(model, Ref(name))]
     else:
         outputs = reader.functional(model)
     graph: Graph = reader.graph

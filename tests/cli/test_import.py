@@ -242,3 +242,95 @@ def test_lambda_in_a_model_is_reported() -> None:
     assert (report.node, report.class_name) == ("shift", "Lambda")
     assert text.splitlines()[report.line - 1].strip().startswith("shift:")
     assert "write it as a plugin layer" in report.advice
+
+
+def test_a_name_two_layers_have_is_refused(tmp_path: Path) -> None:
+    """A nested model's layer named as an outer one: refused (naming both), never overwritten."""
+    inner_input = keras.Input((4,), name="inner_x")
+    inner = keras.Model(
+        inner_input, keras.layers.Dense(3, name="dense_a")(inner_input), name="inner"
+    )
+    inputs = keras.Input((4,), name="x")
+    hidden = keras.layers.Dense(4, name="dense_a")(inputs)
+    path = tmp_path / "clash.keras"
+    keras.Model(inputs, inner(hidden), name="outer").save(path)
+    result = invoke("import", path, "-o", tmp_path / "clash.yaml")
+    assert result.code == 1
+    assert result.err.splitlines()[0] == (
+        "error: the layer 'dense_a' of 'inner' has the name of a layer of 'outer': a spec names "
+        "each node by its layer, so the names must differ; rename one (its `name`), then save "
+        "and import again"
+    )
+    assert not (tmp_path / "clash.yaml").exists()
+
+
+def test_a_nested_model_called_twice_is_refused() -> None:
+    from kerascli.model.import_types import ImportFailed
+    from kerascli.model.importer import import_model
+
+    inner_input = keras.Input((4,))
+    inner = keras.Model(inner_input, keras.layers.Dense(4, name="twice")(inner_input), name="inner")
+    inputs = keras.Input((4,), name="x")
+    with pytest.raises(ImportFailed, match="the nested model 'inner' .* is called more than once"):
+        import_model(keras.Model(inputs, inner(inner(inputs))), "twice")
+
+
+def tampered(spec: dict, change: dict) -> dict:  # type: ignore[type-arg]
+    """`spec` with its node `out` changed."""
+    layers = dict(spec["model"]["functional"]["layers"])
+    layers["out"] = {**change, "from": "features"}
+    functional = {**spec["model"]["functional"], "layers": layers}
+    return {**spec, "model": {"functional": functional}}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"Dense": {"units": 3}}, "{spec} builds 15 parameters, {name} has 10"),
+        ({"EinsumDense": {"equation": "ab,bc->ac", "output_shape": 2, "bias_axes": "c"}},
+         "{spec} builds other layers than {name}: layer 1 is EinsumDense, {name}'s is Dense"),
+        ({"Dense": {"units": 0}}, "{spec} does not build {name}: {spec}:7:"),
+    ],
+)  # fmt: skip
+def test_a_spec_that_does_not_rebuild_the_model_fails(
+    tmp_path: Path,
+    change: dict,
+    message: str,  # type: ignore[type-arg]
+) -> None:
+    """The written spec is built and checked against the model: another model fails (exit 1),
+    and the spec stays written for the user to fix."""
+    from dataclasses import replace
+
+    from kerascli.model.import_types import ImportFailed
+    from kerascli.model.import_write import write_import
+    from kerascli.model.importer import import_model
+
+    model = keras.models.load_model(small_model_file(tmp_path / "small.keras"))
+    imported = import_model(model, "small")
+    imported = replace(imported, spec=tampered(imported.spec, change))
+    spec = tmp_path / "small.yaml"
+    with pytest.raises(ImportFailed) as failed:
+        write_import(imported, spec, tmp_path / "small.weights.h5")
+    assert str(failed.value).startswith(message.format(spec=spec, name=model.name))
+    assert "\n" not in str(failed.value)
+    assert spec.is_file()
+    assert not (tmp_path / "small.weights.h5").exists()
+
+
+def test_training_true_is_reported() -> None:
+    """`training=True` (which a spec refuses) is reported on each node it reaches, not written."""
+    from kerascli.model.import_write import spec_text
+    from kerascli.model.importer import import_model
+
+    inner_input = keras.Input((4,), name="inner_x")
+    normed = keras.layers.BatchNormalization(name="bn")(inner_input)
+    inner = keras.Model(inner_input, keras.layers.ReLU(name="relu")(normed), name="inner")
+    inputs = keras.Input((4,), name="x")
+    dropped = keras.layers.Dropout(0.5, name="drop")(inner(inputs, training=True), training=True)
+    imported = import_model(keras.Model(inputs, dropped), "always")
+    assert [(r.node, r.class_name) for r in imported.unexpressible] == [
+        ("bn", "BatchNormalization"),
+        ("drop", "Dropout"),
+    ]
+    assert "called with training=True, which a spec cannot hold" in imported.unexpressible[0].advice
+    assert "training" not in spec_text(imported.spec)

@@ -23,12 +23,12 @@ TOLERANCE = 1e-5
 
 def layer_sequence(model: Any) -> list[str]:
     """The class names of `model`'s operations in order, nested models inlined (as `import`
-    writes them)."""
+    writes them), input layers left out (a Sequential holding a model imports as Functional)."""
     names: list[str] = []
     for op in getattr(model, "operations", None) or model.layers:  # Sequential: layers
         if isinstance(op, keras.Model):
-            names += [n for n in layer_sequence(op) if n != "InputLayer"]
-        else:
+            names += layer_sequence(op)
+        elif not isinstance(op, keras.layers.InputLayer):
             names.append(type(op).__name__)
     return names
 
@@ -339,3 +339,50 @@ def test_every_application_round_trips(name: str, tmp_path: Path) -> None:
     randomise(model)
     round_trip(model, tmp_path, name.lower(), via_file=False)
     assert time.monotonic() - started < 600
+
+
+def frozen_backbone_model() -> Any:
+    """The Keras transfer-learning guide's model: a base called with `training=False` (its
+    BatchNormalization in inference mode), a Dropout called with `training=False`."""
+    layers = keras.layers
+    image = keras.Input((6, 6, 2), name="base_image")
+    x = layers.Conv2D(3, 3, name="base_conv")(image)
+    x = layers.BatchNormalization(name="base_bn")(x)
+    base = keras.Model(image, layers.GlobalAveragePooling2D(name="base_pool")(x), name="base")
+    inputs = keras.Input((6, 6, 2), name="image")
+    features = base(inputs, training=False)
+    features = layers.Dropout(0.5, name="drop")(features, training=False)  # Dropout's default
+    return keras.Model(inputs, layers.Dense(2, name="head")(features), name="frozen")
+
+
+def test_training_false_is_written_and_holds_during_fit(tmp_path: Path) -> None:
+    from kerascli.model.builder import build_model
+    from kerascli.spec.loader import load_spec
+
+    model = frozen_backbone_model()
+    randomise(model)
+    text = round_trip(model, tmp_path, "frozen")["spec"].read_text()
+    assert "base_bn: {BatchNormalization: {}, from: base_conv, call: {training: false}}" in text
+    assert "base_conv: {Conv2D: {filters: 3, kernel_size: [3, 3]}, from: image}" in text
+    assert "drop: {Dropout: {rate: 0.5}, from: base_pool, call: {training: false}}" in text
+    rebuilt = build_model(load_spec(tmp_path / "frozen.yaml"))
+    bn = rebuilt.get_layer("base_bn")
+    before = np.array(bn.moving_mean)
+    rebuilt.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).uniform(4, 6, size=(4, 6, 6, 2)).astype("float32")
+    rebuilt.fit(x, np.zeros((4, 2), "float32"), epochs=1, batch_size=4, verbose=0)
+    assert np.array_equal(np.array(bn.moving_mean), before)  # inference mode while training
+
+
+def test_sequential_holding_an_application_round_trips(tmp_path: Path) -> None:
+    """The most common transfer-learning save: a Sequential whose first layer is a model.
+    Its layers are inlined into a Functional spec."""
+    backbone = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), include_top=False, weights=None
+    )
+    layers = keras.layers
+    model = keras.Sequential([backbone, layers.GlobalAveragePooling2D(), layers.Dense(2)])
+    randomise(model)
+    text = round_trip(model, tmp_path, "transfer")["spec"].read_text()
+    assert "  functional:\n    inputs:\n      input: {shape: [32, 32, 3]}\n" in text
+    assert "      Conv1:\n" in text
