@@ -1,56 +1,57 @@
-"""Benchmark: `kerascli train` against a hand-written Keras script doing the same work.
+"""Benchmark: `kerascli train` against a hand-written Keras script doing the same work, the
+overhead split into start-up, per-epoch and end-of-run costs.
 
-Each side runs in its own fresh process (TensorFlow import included), trains the same
-model on the same data for the same epochs and batch size, evaluates, and saves the model.
-Reported: wall time and peak RSS per side, and the kerascli / Keras ratios.
+Each side runs in its own fresh process (TensorFlow import included), trains the same model on
+the same data for the same epochs and batch size, evaluates every split and saves the model.
+kerascli runs as a user runs it (`kerascli train SPEC --set callbacks=[]`; `--via api`: the
+`kerascli.train` function in a worker). Each process is split in time, on the parent's clock:
 
-    python bench/train_overhead.py                 # iris MLP, 3 repeats
-    python bench/train_overhead.py --workload digits --repeat 5
+- start-up: process start to the first epoch's begin (imports, spec checks, data, build);
+- first epoch (tracing included) and the mean of the later epochs (the steady cost);
+- end of run: the last epoch's end to process exit (evaluation, `model.keras`, history plot).
+
+The epochs' times are when kerascli's plain epoch lines (`epoch 3/10 - 0.4s - ...`) reach the
+parent (the first epoch's begin is its line's time less its printed length, 0.1 s
+resolution); the hand-written script reports its own `time.time()` stamps. Peak RSS is each
+child's `ru_maxrss` (`os.wait4`).
+
+    python bench/train_overhead.py                       # digits CNN, 10 epochs, 3 repeats
+    python bench/train_overhead.py --workload iris --repeat 5
+    python bench/train_overhead.py --quick --json        # 3 epochs, once
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+import common
+
+ROOT = common.ROOT
 WORKLOADS = {
     "iris": {"spec": ROOT / "model_specs" / "iris_mlp.yaml", "epochs": 60},
     "digits": {"spec": ROOT / "model_specs" / "digits_cnn.yaml", "epochs": 10},
 }
+PHASES = ["startup_s", "first_epoch_s", "epoch_s", "end_s", "total_s"]
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def worker_kerascli(workload: str, epochs: int, out_dir: str) -> dict[str, float]:
-    start = time.perf_counter()
+def worker_api(workload: str, epochs: int, out_dir: str) -> dict[str, Any]:
+    """`kerascli.train` in this process; the epoch lines go to stdout as the CLI prints them."""
     import kerascli
 
     spec = kerascli.load_spec(
         WORKLOADS[workload]["spec"], overrides=[f"fit.epochs={epochs}", "callbacks=[]"]
     )
-    result = kerascli.train(spec, runs_dir=out_dir, plain=True, stream=open(os.devnull, "w"))
-    return {
-        "seconds": time.perf_counter() - start,
-        "rss_mb": _peak_rss_mb(),
-        "test_accuracy": result.metrics["test"]["accuracy"],
-    }
+    result = kerascli.train(spec, runs_dir=out_dir, plain=True, stream=sys.stdout)
+    return {"test_accuracy": result.metrics["test"]["accuracy"]}
 
 
-def worker_keras(workload: str, epochs: int, out_dir: str) -> dict[str, float]:
+def worker_keras(workload: str, epochs: int, out_dir: str) -> dict[str, Any]:
     """The same work written by hand with Keras (data read and split the same way)."""
-    start = time.perf_counter()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     import numpy as np
 
@@ -97,74 +98,137 @@ def worker_keras(workload: str, epochs: int, out_dir: str) -> dict[str, float]:
     if workload == "iris":
         model.layers[0].adapt(x[train])
     model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+    stamps = common.epoch_stamps()
     model.fit(
         x[train],
         y[train],
         batch_size=batch,
         epochs=epochs,
         validation_data=(x[val], y[val]),
+        callbacks=[stamps],
         verbose=0,
     )
     for part in (train, val, test):
         scores = model.evaluate(x[part], y[part], verbose=0, return_dict=True)
     model.save(Path(out_dir) / "model.keras")
     return {
-        "seconds": time.perf_counter() - start,
-        "rss_mb": _peak_rss_mb(),
+        "epoch_begins": stamps.begins,
+        "epoch_ends": stamps.ends,
+        "done": time.time(),
         "test_accuracy": scores["accuracy"],
     }
 
 
+def run_side(side: str, workload: str, epochs: int, via: str) -> dict[str, float]:
+    """One fresh process of `side`: its phases, peak RSS and test accuracy."""
+    with common.workspace(None) as out:
+        spec = WORKLOADS[workload]["spec"]
+        if side == "keras" or via == "api":
+            worker = "keras" if side == "keras" else "api"
+            command = common.worker_command(
+                "train_overhead.py", "--workload", workload, "--epochs", str(epochs)
+            )
+            child = common.run_child([*command, "--worker", worker, "--out", out], cwd=out)
+        else:
+            command = [*common.kerascli_command(), "train", str(spec), "--runs-dir", out, "-q"]
+            command += ["--set", f"fit.epochs={epochs}", "--set", "callbacks=[]"]
+            child = common.run_child(command, cwd=out)
+        if side == "keras":
+            result = common.worker_phases(child)
+            accuracy = child.report()["test_accuracy"]
+        else:
+            result = common.kerascli_phases(child)
+            accuracy = _kerascli_accuracy(child, Path(out))
+    return {**result, "rss_mb": child.rss_mb, "test_accuracy": accuracy}
+
+
+def _kerascli_accuracy(child: common.Child, out: Path) -> float:
+    """The test accuracy the run recorded (`metrics.json`), or the API worker's report."""
+    try:
+        return float(child.report()["test_accuracy"])
+    except (ValueError, KeyError, IndexError):
+        metrics = next(out.glob("*/*/metrics.json"))
+        return float(json.loads(metrics.read_text())["test"]["accuracy"])
+
+
+def report(
+    args: argparse.Namespace, epochs: int, results: dict[str, list[dict[str, float]]]
+) -> None:
+    """The medians as a table (or JSON), the differences and the ratios."""
+    m = {side: common.medians(rows) for side, rows in results.items()}
+    difference = {k: m["kerascli"][k] - m["keras"][k] for k in [*PHASES, "rss_mb"]}
+    document = {
+        "workload": args.workload,
+        "epochs": epochs,
+        "repeat": args.repeat,
+        "via": args.via,
+        "medians": m,
+        "difference": difference,
+        "ratio": {
+            "time": common.ratio(m["kerascli"]["total_s"], m["keras"]["total_s"]),
+            "rss": common.ratio(m["kerascli"]["rss_mb"], m["keras"]["rss_mb"]),
+        },
+    }
+    if args.json:
+        print(json.dumps(document, indent=2))
+        return
+    print(
+        f"workload {args.workload}: {epochs} epochs, {args.repeat} repeat(s), a fresh process "
+        f"each (kerascli via {args.via}); medians, seconds"
+    )
+    header = [
+        "",
+        "start-up",
+        "1st epoch",
+        "epoch",
+        "end of run",
+        "total",
+        "peak RSS MB",
+        "test acc",
+    ]
+    rows: list[list[Any]] = [
+        [side, *(v[k] for k in PHASES), v["rss_mb"], v["test_accuracy"]] for side, v in m.items()
+    ]
+    rows.append(["difference", *(difference[k] for k in PHASES), difference["rss_mb"], None])
+    common.print_table(header, rows)
+    later = difference["epoch_s"] * (epochs - 1)
+    print(
+        f"overhead {difference['total_s']:+.2f} s = start-up {difference['startup_s']:+.2f} s"
+        f" + first epoch {difference['first_epoch_s']:+.2f} s"
+        f" + {epochs - 1} later epochs {later:+.2f} s ({difference['epoch_s']:+.3f} s each)"
+        f" + end of run {difference['end_s']:+.2f} s"
+    )
+    ratios = document["ratio"]
+    print(f"ratio kerascli/keras: time {ratios['time']:.2f}x, memory {ratios['rss']:.2f}x")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="iris")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--worker", choices=["keras", "kerascli"], help=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="digits")
+    parser.add_argument("--epochs", type=int, default=None, help="Default: 10 (digits), 60 (iris).")
+    parser.add_argument("--repeat", type=int, default=3, help="Runs of each side. Default: 3.")
+    parser.add_argument(
+        "--via", choices=["cli", "api"], default="cli", help="How kerascli runs. Default: cli."
+    )
+    parser.add_argument("--quick", action="store_true", help="3 epochs, one repeat.")
+    parser.add_argument("--json", action="store_true", help="Print one JSON document.")
+    parser.add_argument("--worker", choices=["keras", "api"], help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.epochs, args.repeat = args.epochs or 3, 1
     epochs = args.epochs or WORKLOADS[args.workload]["epochs"]
     if args.worker:
-        fn = worker_keras if args.worker == "keras" else worker_kerascli
+        fn = worker_keras if args.worker == "keras" else worker_api
         print(json.dumps(fn(args.workload, epochs, args.out)))
         return
     results: dict[str, list[dict[str, float]]] = {"keras": [], "kerascli": []}
     for _ in range(args.repeat):
-        for side in ("keras", "kerascli"):  # interleaved, so drift hits both sides alike
-            with tempfile.TemporaryDirectory() as out:
-                proc = subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--workload",
-                        args.workload,
-                        "--epochs",
-                        str(epochs),
-                        "--worker",
-                        side,
-                        "--out",
-                        out,
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                    env={**os.environ, "CI": "1"},
-                )
-                results[side].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    print(
-        f"workload {args.workload}: {epochs} epochs, {args.repeat} repeats, fresh process each "
-        "(TensorFlow import included); medians"
-    )
-    print(f"{'':10} {'seconds':>8} {'peak RSS MB':>12} {'test acc':>9}")
-    medians = {}
-    for side, rows in results.items():
-        medians[side] = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-        m = medians[side]
-        print(f"{side:10} {m['seconds']:8.2f} {m['rss_mb']:12.0f} {m['test_accuracy']:9.3f}")
-    print(
-        f"ratio kerascli/keras: time {medians['kerascli']['seconds'] / medians['keras']['seconds']:.2f}x, "
-        f"memory {medians['kerascli']['rss_mb'] / medians['keras']['rss_mb']:.2f}x"
-    )
+        for side in results:  # interleaved, so drift hits both sides alike
+            results[side].append(run_side(side, args.workload, epochs, args.via))
+    report(args, epochs, results)
 
 
 if __name__ == "__main__":

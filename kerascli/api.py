@@ -59,9 +59,11 @@ def predict(
     force: bool = False,
     trust: bool = False,
 ) -> dict[str, Any]:
-    """Predictions of a run's model on a CSV/TSV/NPZ/NPY file, as named columns (and a file
-    in the format `output`'s extension names; `force` overwrites it). `keep` passes input
-    columns through; `trust` imports the plugin code of a run that came from elsewhere."""
+    """Predictions of a run's model on a data source (a CSV/TSV/Parquet/NPZ/NPY/TFRecord file, a
+    glob, a folder), as named columns, read a chunk at a time (and a file in the format
+    `output`'s extension names, written as it goes; `force` overwrites it; `predictions` then
+    holds its first 10 000 rows). `keep` passes input columns through; `trust` imports the
+    plugin code of a run that came from elsewhere."""
     from kerascli.run.inference import predict as _predict
     from kerascli.run.saved_run import load_run
 

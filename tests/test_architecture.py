@@ -27,6 +27,8 @@ ALLOWED: dict[str, set[str]] = {
 }
 # third-party packages the spec layer never imports (it answers `validate` without them)
 SPEC_NEVER = {"tensorflow", "keras", "numpy", "pandas", "pyarrow", "h5py"}
+# ... but for these, inside the one function that needs them: a Parquet file's schema
+SPEC_WHEN_ASKED = {"pyarrow": "kerascli.spec.datafile"}
 MAX_MODULE_LINES = 300
 LONG_MODULE_MARKER = "Long because"
 MAX_FUNCTION_LINES = 50
@@ -162,7 +164,9 @@ def test_the_spec_layer_imports_no_heavy_package() -> None:
     wrong = [
         f"{i.where}: {i.source} imports {i.target}"
         for i in IMPORTS
-        if room(i.source) == "spec" and i.target in SPEC_NEVER
+        if room(i.source) == "spec"
+        and i.target in SPEC_NEVER
+        and not (i.deferred and SPEC_WHEN_ASKED.get(i.target) == i.source)
     ]
     assert not wrong, "the spec layer must not import:\n" + "\n".join(wrong)
 

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kerascli.data import load_data
+from kerascli.data import Split, load_data
 from kerascli.spec import SpecError, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SPEC_DOC = DOCS / "spec.md"
+DATA_DOC = DOCS / "data.md"
 EXAMPLES = ROOT / "model_specs"
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
@@ -35,8 +36,10 @@ def blocks(path: Path, lang: str) -> list[tuple[int, str]]:
 
 
 def _reference_part() -> str:
-    """docs/spec.md up to its error-message section (whose specs are broken on purpose)."""
-    return SPEC_DOC.read_text(encoding="utf-8").split("## Error messages")[0]
+    """docs/spec.md up to its error-message section (whose specs are broken on purpose), and
+    docs/data.md."""
+    spec = SPEC_DOC.read_text(encoding="utf-8").split("## Error messages")[0]
+    return spec + "\n" + DATA_DOC.read_text(encoding="utf-8")
 
 
 def _is_whole_spec(text: str) -> bool:
@@ -108,9 +111,10 @@ def test_spec_example_validates_and_builds(
         spec = load_spec(path, check=False)
     else:
         if spec.data is not None:  # the data fits the model's inputs and outputs
-            splits = load_data(spec).splits
-            assert splits["train"].rows > 0
-            assert splits["train"].y is not None
+            train = load_data(spec).splits["train"]
+            first = train if isinstance(train, Split) else next(train.chunks()).split
+            assert first.rows > 0
+            assert first.y is not None
     from kerascli.api import build_model
 
     model = build_model(spec)

@@ -119,16 +119,18 @@ def evaluate(
     split: Annotated[str, typer.Option("--split", help="Split of the spec's data.")] = "test",
     require: RequireOpt = None,
     trust: TrustOpt = False,
+    quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Evaluate a trained model on a split of its spec's data, or on a data file."""
     gates = _gates(require)
     from kerascli.run.inference import evaluate as run_evaluate
+    from kerascli.run.progress import use_plain
     from kerascli.run.saved_run import load_run
 
     run = load_run(target, spec, trust=trust)
-    metrics = run_evaluate(run, split, data)
+    metrics = run_evaluate(run, split, data, sys.stderr, use_plain(sys.stderr, quiet))
     gate_results = _apply_gates(gates, metrics, json_)
     passed = all(r.passed for r in gate_results)
     where = str(data) if data else split
@@ -157,29 +159,37 @@ def predict(
         bool, typer.Option("--force", help="Overwrite the --output file if it exists.")
     ] = False,
     keep: KeepOpt = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Rows per batch. Defaults to fit.batch_size."),
+    ] = None,
     spec: BareSpecOpt = None,
     trust: TrustOpt = False,
+    quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Predict with a trained model; prints CSV, or writes the --output file's format."""
+    """Predict with a trained model, a chunk of rows at a time: prints CSV as it goes, or
+    writes the --output file's format."""
     from kerascli.run.inference import predict as run_predict
-    from kerascli.run.prediction_files import check_output, table_text
+    from kerascli.run.prediction_files import check_output
+    from kerascli.run.progress import use_plain
     from kerascli.run.saved_run import load_run
 
     if output is not None:  # before loading anything
         check_output(output, force, keep or [])
     run = load_run(target, spec, trust=trust)
-    result = run_predict(run, input_file, output, batch_size, keep or [], force)
+    echo = sys.stdout if output is None and not json_ else None  # CSV as it is predicted
+    plain = use_plain(sys.stderr, quiet)
+    result = run_predict(
+        run, input_file, output, batch_size, keep or [], force, echo, sys.stderr, plain=plain
+    )
     columns = result.pop("predictions")
     if json_:
         if output is None:
             result["predictions"] = {k: v.tolist() for k, v in columns.items()}
         render.print_json({"ok": True, **result})
-    elif output is None:
-        sys.stdout.write(table_text(columns, result["rows"]))
-    else:
+    elif output is not None:
         render.stdout.print(render.predictions_written(output, result["rows"], result["columns"]))
 
 

@@ -75,10 +75,10 @@ TrustOpt = Annotated[
 InputFileArg = Annotated[
     Path,
     typer.Argument(
-        help="CSV, TSV, NPZ or NPY input with the spec's input columns, by name "
-        "(any order; targets and other columns not needed).",
+        help="The input: a CSV, TSV, Parquet, NPZ, NPY or TFRecord file, a glob of them, a "
+        "folder of images or texts, or a gs:// path; the spec's input columns by name (any "
+        "order; targets and other columns not needed).",
         show_default=False,
-        exists=True,
     ),
 ]
 PredictionsOpt = Annotated[

@@ -8,6 +8,7 @@ import math
 import pickle
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -91,11 +92,69 @@ def _rows(table: Table, name: str, values: np.ndarray, finite: bool) -> np.ndarr
         row = _first_non_finite(values)
         if row is not None:
             raise DataError(
-                f"non-finite value (NaN or infinity) in {what} at row index {row} "
-                "(counting from 0)",
+                f"non-finite value (NaN or infinity) in {what} at row index "
+                f"{table.position(row)} (counting from 0)",
                 table.path,
             )
     return values
+
+
+def npy_chunks(handle: IO[bytes], size: int, file: str, rows: int) -> Iterator[np.ndarray] | None:
+    """The rows of the NPY stream `handle` (`size` bytes) `rows` at a time, read as they are
+    needed: never the whole array in memory. `None` for an array stored otherwise than row
+    after row (Fortran order, or pickled objects), which is read whole (`read_arrays`).
+
+    Raises:
+        DataError: not an NPY array, or its data is not the size its header says.
+    """
+    try:
+        shape, fortran, dtype = _npy_header(handle)
+    except _CORRUPT as exc:
+        reason = str(exc) or type(exc).__name__
+        raise DataError(
+            f"cannot read NPY: the file is truncated or not an NPY array ({reason})", file
+        ) from None
+    if fortran or dtype.hasobject or not shape:
+        return None
+    if shape[0] == 0:
+        raise DataError(f"no rows: the array has shape {list(shape)}", file)
+    need = math.prod(shape) * dtype.itemsize
+    if need != size - handle.tell():
+        raise DataError(
+            f"cannot read NPY: the file is truncated or not an NPY array (its header says shape "
+            f"{list(shape)} of {dtype}, {need} bytes of data; the file holds "
+            f"{size - handle.tell()})",
+            file,
+        )
+    row_bytes = math.prod(shape[1:]) * dtype.itemsize
+
+    def read() -> Iterator[np.ndarray]:
+        for start in range(0, shape[0], rows):
+            count = min(rows, shape[0] - start)
+            data = handle.read(count * row_bytes)
+            if len(data) != count * row_bytes:
+                raise DataError("the file changed while it was read; read it again", file)
+            yield np.frombuffer(data, dtype=dtype).reshape((count, *shape[1:]))
+
+    return read()
+
+
+def npy_rows(handle: IO[bytes]) -> int | None:
+    """The rows of the NPY array `handle` holds, by its header; `None` where it does not say."""
+    try:
+        shape, _, _ = _npy_header(handle)
+    except _CORRUPT:
+        return None
+    return shape[0] if shape else None
+
+
+def _npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(handle)
+    if version in ((2, 0), (3, 0)):  # 3.0 differs from 2.0 only in the header's encoding
+        return np.lib.format.read_array_header_2_0(handle)
+    raise ValueError(f"unsupported NPY format version {version}")
 
 
 def rows_differ(counts: dict[str, int]) -> str:

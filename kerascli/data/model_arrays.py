@@ -1,29 +1,42 @@
 """Read one data file into model-ready arrays (`read_split`): inputs shaped and typed as the
-model takes them, targets encoded, by the binding `kerascli.spec.facts` gives."""
+model takes them, targets encoded, by the binding `kerascli.spec.facts` gives.
+
+Long because every reader of a table (a whole file, a chunk of a stream, image paths in a
+column) turns it into model arrays here (`split_of_table`): the shape, dtype, class and weight
+rules are written once.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kerascli.data.arrays import rows_differ
-from kerascli.data.read import cast, class_names, labels, no_class_names, numeric, read_table, text
+from kerascli.data.read import (
+    cast,
+    class_names,
+    labels,
+    missing_applied,
+    no_class_names,
+    numeric,
+    read_table,
+    text,
+)
 from kerascli.data.table import Table
 from kerascli.spec.datafile import data_header
 from kerascli.spec.facts import (
     SINGLE,
     binding_problems,
     fed_one_array,
-    file_format,
+    has_columns,
     implied_feature_columns,
     implied_input,
     input_columns,
     inputs_by_array_key,
-    is_tabular,
+    source_format,
     target_columns,
     training_file,
 )
@@ -42,6 +55,7 @@ class Split:
     x: Arrays
     y: Arrays | None
     rows: int
+    w: np.ndarray | None = None  # per-row sample weights (`data.sample_weight`)
 
 
 def located(spec: Spec, path: KeyPath, message: str, at_key: bool = False) -> SpecError:
@@ -51,7 +65,7 @@ def located(spec: Spec, path: KeyPath, message: str, at_key: bool = False) -> Sp
     return SpecError([DataError(message).problems[0]])
 
 
-def _check_binding(spec: Spec, data: DataSpec, fmt: str, targets: bool) -> None:
+def check_binding(spec: Spec, data: DataSpec, fmt: str, targets: bool) -> None:
     """Raise the first thing wrong with how `data` feeds the model (`facts.binding_problems`),
     located as `kerascli validate` reports it."""
     for path, message, at_key in binding_problems(spec, data, fmt, targets):
@@ -72,7 +86,7 @@ def implied_features(spec: Spec) -> list[str] | None:
     source = training_file(data) if data is not None else None
     if data is None or source is None:
         return None
-    if not implied_input(spec, data, file_format(source, data.format)):
+    if not implied_input(spec, data, source_format(data, source)):
         return None
     return feature_columns(spec)
 
@@ -155,7 +169,7 @@ def _input_values(table: Table, columns: Any, spec: InputSpec) -> np.ndarray:
     return text(table, columns) if spec.dtype == STRING else numeric(table, columns)
 
 
-def _encode_targets(
+def encode_targets(
     table: Table, targets: dict[str, Any], classes: dict[str, list[str]], fixed: bool = False
 ) -> dict[str, np.ndarray]:
     """Targets by output: class ids of a column of class names, numbers as they are.
@@ -167,7 +181,7 @@ def _encode_targets(
     """
     out: dict[str, np.ndarray] = {}
     for name, columns in targets.items():
-        column = isinstance(columns, str) and is_tabular(table.kind)
+        column = isinstance(columns, str) and has_columns(table.kind)
         if fixed and name in classes:
             if not column:
                 output = f"output '{name}'" if name != SINGLE else "the model"
@@ -218,11 +232,25 @@ def read_split(
         classes: Class names by output; training adds those it finds.
         fixed_classes: `classes` are those the model was trained with (evaluate, and the
             validation and test files of training): a target is encoded with them, never
-            with classes of its own (see `_encode_targets`). Defaults to `False`.
+            with classes of its own (see `encode_targets`). Defaults to `False`.
     """
     data = spec.data or DataSpec(path=path)
     table = read_table(path, data.format)
-    _check_binding(spec, data, table.kind, targets=require_target)
+    table = missing_applied(table, data.missing, used_columns(spec, require_target))
+    return split_of_table(spec, table, classes, require_target, fixed_classes)
+
+
+def split_of_table(
+    spec: Spec,
+    table: Table,
+    classes: dict[str, list[str]],
+    require_target: bool = True,
+    fixed_classes: bool = False,
+) -> Split:
+    """The model-ready arrays of a `Table` (a whole file, or a chunk of a streamed one), as
+    `read_split` reads them."""
+    data = spec.data or DataSpec(path=table.path)
+    check_binding(spec, data, table.kind, targets=require_target)
     inputs = inputs_by_array_key(spec)
     sources = _input_columns(spec, data, table.kind)
     x = {
@@ -241,15 +269,35 @@ def read_split(
                 table.path,
             )
         # a missing column is a located error
-        y = _encode_targets(table, targets, classes, fixed_classes)
+        y = encode_targets(table, targets, classes, fixed_classes)
     elif require_target:
         raise located(spec, ("data",), "name the target with data.target (or data.outputs)")
     counts = {_named(sources[name]): len(values) for name, values in x.items()}
     counts.update({_named(targets[name]): len(values) for name, values in (y or {}).items()})
+    weights = None
+    if require_target and data.sample_weight is not None:
+        weights = _sample_weights(table, data.sample_weight)
+        counts[data.sample_weight] = len(weights)
     if len(set(counts.values())) > 1:  # NPZ arrays: CSV columns have a row each
         raise DataError(rows_differ(counts), table.path)
     rows = next(iter(counts.values()), table.rows)
-    return Split(_unwrap(x), _unwrap(y) if y is not None else None, rows)
+    return Split(_unwrap(x), _unwrap(y) if y is not None else None, rows, weights)
+
+
+def _sample_weights(table: Table, name: str) -> np.ndarray:
+    """The per-row weights in column (or array) `name`: finite numbers, none negative."""
+    values = cast(table, name, numeric(table, name), np.float32)
+    if values.ndim != 1:
+        raise DataError(f"sample_weight '{name}' must be one number per row", table.path)
+    negative = np.flatnonzero(values < 0)
+    if len(negative):
+        row = int(negative[0])
+        raise DataError(
+            f"negative sample weight {values[row]} in '{name}' (weights are >= 0)",
+            table.path,
+            table.line(row),
+        )
+    return values
 
 
 def _named(columns: Any) -> str:
@@ -260,30 +308,18 @@ def _unwrap(arrays: dict[str, np.ndarray]) -> Arrays:
     return arrays[SINGLE] if fed_one_array(list(arrays)) else arrays
 
 
-def trained_classes(spec: Spec) -> dict[str, list[str]]:
-    """The class names a model was trained with, by output, when no run records them (a bare
-    `MODEL.keras` with a spec): those its spec's training file gives, by the rule training
-    uses (`class_names`). Outputs trained on numbers have none.
-
-    Raises:
-        DataError: the training file is CSV/TSV (whose text targets would have been classes)
-            and it is not there to say.
-    """
+def used_columns(spec: Spec, require_target: bool) -> list[str]:
+    """The columns the model reads: its inputs', and, with `require_target`, the targets and
+    sample weights (those `data.missing` applies to)."""
     data = spec.data
-    source = training_file(data) if data is not None else None
-    if data is None or source is None or not is_tabular(file_format(source, data.format)):
-        return {}  # arrays: targets are numbers
-    if not Path(source).is_file():
-        raise DataError(
-            "the model's class names are unknown: no run.json records them, and the spec's "
-            "training file is not there to say; evaluate the run directory (with its run.json)",
-            str(source),
-        )
-    table = read_table(source, data.format)
-    _check_binding(spec, data, table.kind, targets=True)
-    classes: dict[str, list[str]] = {}
-    for name, columns in target_columns(spec).items():
-        found = class_names(table, columns) if isinstance(columns, str) else None
-        if found is not None:
-            classes[name] = found
-    return classes
+    assert data is not None
+    used = column_names_of([b.columns for b in input_columns(spec, implied_features(spec))])
+    if require_target:
+        used += column_names_of(list(target_columns(spec).values()))
+        used += [data.sample_weight] if data.sample_weight is not None else []
+    return list(dict.fromkeys(used))
+
+
+def column_names_of(columns: list[Any]) -> list[str]:
+    """The column names of bindings (each a name or a list of names), flat."""
+    return [c for entry in columns for c in ([entry] if isinstance(entry, str) else entry)]

@@ -1,42 +1,229 @@
-"""tf.data pipelines over model-ready arrays."""
+"""tf.data pipelines over a split: arrays in memory (`Split`) or a `Stream`.
+
+One pipeline for both: cache, shuffle (training), batch, the stream's parallel map, augment
+(training batches only), prefetch; and bounded samples of a split (`sample_rows`).
+"""
 
 from __future__ import annotations
 
+import atexit
+import itertools
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-from kerascli.data.model_arrays import Split
+import numpy as np
+
+from kerascli.data.model_arrays import Arrays, Split
+from kerascli.data.stream import Stream, join, located_failures, parts, rows, take
 from kerascli.spec.models import DataSpec
+
+STREAM_SHUFFLE = 10_000
+"""Rows a stream's shuffle buffer holds unless `data.shuffle` sets it."""
 
 
 def make_dataset(
-    split: Split,
+    split: Split | Stream,
     data: DataSpec | None,
     batch_size: int,
     seed: int | None,
     training: bool,
-    sample_weight: Any = None,
+    augment: Callable[[Any], Any] | None = None,
+    cache_dir: str | Path | None = None,
 ) -> Any:
-    """A batched `tf.data.Dataset` of `(x, y[, sample_weight])`; shuffled when training.
+    """A batched `tf.data.Dataset` of `(x, y[, sample_weight])` (`x` alone without targets);
+    shuffled and augmented when training.
 
     numpy str arrays (the data of `dtype: string` inputs) batch as `tf.string` tensors.
+
+    Args:
+        augment: A function of a batch's `x` (the spec's `data.augment` layers), applied to
+            training batches only.
+        cache_dir: Where `cache: disk` writes its cache file. Defaults to a temporary folder.
     """
     import tensorflow as tf
 
-    parts: tuple[Any, ...] = (split.x,) if split.y is None else (split.x, split.y)
-    if sample_weight is not None:
-        parts = (*parts, sample_weight)
-    dataset = tf.data.Dataset.from_tensor_slices(parts if len(parts) > 1 else parts[0])
-    cache = data.cache if data is not None else True
-    if cache:
-        dataset = dataset.cache()
-    shuffle = data.shuffle if data is not None else True
-    if training and shuffle:
-        buffer = split.rows if shuffle is True else int(shuffle)
+    data = data or DataSpec(path="-")
+    if isinstance(split, Stream) and split.elements is None and _batched_in_numpy(data):
+        shuffle = training and data.shuffle is True
+        dataset = _prefetched(stream_batches(split, batch_size, shuffle, seed), data)
+        return _augmented(dataset, data, augment) if training else dataset
+    if isinstance(split, Stream):
+        dataset = split.dataset(training, seed)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(parts(split))
+    dataset = _cache(dataset, data, isinstance(split, Stream), cache_dir)
+    if training and data.shuffle and not (isinstance(split, Stream) and split.shuffles_itself):
+        buffer = _shuffle_buffer(split, data)
         dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
-    prefetch = data.prefetch if data is not None else "autotune"
-    if prefetch == "autotune":
-        dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    elif prefetch:
-        dataset = dataset.prefetch(int(prefetch))
+    if training:
+        dataset = _augmented(dataset, data, augment)
+    return _prefetched(dataset, data)
+
+
+def _batched_in_numpy(data: DataSpec) -> bool:
+    """Whether a table stream is batched from its chunks in numpy (`stream_batches`): unless it
+    is cached (tf.data caches elements) or `shuffle` asks for a buffer of a given size."""
+    cache = data.cache if data.cache is not None else False
+    return cache is False and isinstance(data.shuffle, bool)
+
+
+def _augmented(dataset: Any, data: DataSpec, augment: Callable[[Any], Any] | None) -> Any:
+    """Training batches through `data.augment`'s layers, in parallel, in order."""
+    import tensorflow as tf
+
+    if augment is None:
+        return dataset
+    parallel = tf.data.AUTOTUNE if data.parallel == "autotune" else int(data.parallel)
+    return dataset.map(
+        lambda x, *rest: (augment(x), *rest),  # training batches are (x, y[, w])
+        num_parallel_calls=parallel,
+        deterministic=True,
+    )
+
+
+def _prefetched(dataset: Any, data: DataSpec) -> Any:
+    import tensorflow as tf
+
+    if data.prefetch == "autotune":
+        return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(int(data.prefetch)) if data.prefetch else dataset
+
+
+def stream_batches(stream: Stream, batch_size: int, shuffle: bool, seed: int | None) -> Any:
+    """A table stream's batches, made in numpy from its chunks (no per-row tf.data work): the
+    rows of each chunk in a seeded permutation, new each epoch, when `shuffle`; the rows a chunk
+    leaves over start the next batch. Every batch but the last holds `batch_size` rows."""
+    import tensorflow as tf
+
+    signature = stream.signature()
+    epochs = itertools.count()
+
+    def generate() -> Iterator[Any]:
+        rng = np.random.default_rng([seed or 0, next(epochs)])
+        rest: Split | None = None
+        for chunk in stream.guarded(stream.chunks()):
+            split, start = chunk.split, 0
+            if shuffle:
+                split = take(split, rng.permutation(split.rows))
+            if rest is not None:  # complete the batch the last chunk began
+                start = min(batch_size - rest.rows, split.rows)
+                rest = join(rest, rows(split, 0, start))
+                if rest.rows < batch_size:
+                    continue
+                yield parts(rest)
+                rest = None
+            while start + batch_size <= split.rows:
+                yield parts(rows(split, start, start + batch_size))
+                start += batch_size
+            rest = rows(split, start, split.rows) if start < split.rows else None
+        if rest is not None:
+            yield parts(rest)
+
+    return tf.data.Dataset.from_generator(generate, output_signature=signature)
+
+
+def _shuffle_buffer(split: Split | Stream, data: DataSpec) -> int:
+    if data.shuffle is not True:
+        return int(data.shuffle)
+    return split.rows if isinstance(split, Split) else STREAM_SHUFFLE
+
+
+def _cache(dataset: Any, data: DataSpec, stream: bool, cache_dir: str | Path | None) -> Any:
+    """`data.cache`: memory (`true`, the default for arrays), disk, or none (a stream's)."""
+    cache = data.cache if data.cache is not None else not stream
+    if cache is True or cache == "memory":
+        return dataset.cache()
+    if cache == "disk":
+        if cache_dir is None:  # a temporary folder, removed when the process ends
+            cache_dir = tempfile.mkdtemp(prefix="kerascli-cache-")
+            atexit.register(shutil.rmtree, cache_dir, True)
+        folder = Path(cache_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        return dataset.cache(str(folder / "data"))
     return dataset
+
+
+SAMPLE_BYTES = 1 << 30
+"""The most bytes of inputs a sample of a stream holds (`sample_rows`): 100 000 images of
+224x224x3 would be 60 GB."""
+
+
+def sample_rows(split: Split | Stream, rows: int | None, seed: int | None) -> Arrays:
+    """Inputs (`x`) of at most `rows` rows of a split (every row with `None`), a seeded sample
+    of the whole split: of arrays in memory, of a folder's shuffled file list, or of a table
+    stream's rows (one pass over its chunks). A stream's sample holds at most `SAMPLE_BYTES`."""
+    if isinstance(split, Split):
+        if rows is None or split.rows <= rows:
+            return split.x
+        index = np.sort(np.random.default_rng(seed or 0).permutation(split.rows)[:rows])
+        return _take(split.x, index)
+    if split.shuffles_itself and split.elements is not None:
+        return _first_shuffled(split, rows, seed)
+    rng = np.random.default_rng(seed or 0)
+    kept: Arrays | None = None
+    keys = np.empty(0)
+    limit = rows
+    for chunk in split.guarded(split.chunks()):
+        x = chunk.split.x
+        if limit is None or kept is None:
+            limit = _row_limit(x, rows)
+        # the rows with the `limit` smallest random keys so far: a uniform sample, one pass
+        pool = x if kept is None else _concatenate([kept, x])
+        keys = np.concatenate([keys, rng.random(chunk.split.rows)])
+        if limit is not None and len(keys) > limit:
+            best = np.sort(np.argpartition(keys, limit)[:limit])
+            pool, keys = _take(pool, best), keys[best]
+        kept = pool
+    if kept is None:
+        raise_empty(split)
+    assert kept is not None
+    return kept
+
+
+def _first_shuffled(split: Stream, rows: int | None, seed: int | None) -> Arrays:
+    """The first `rows` inputs of a stream that shuffles itself (a folder's file list)."""
+    dataset = split.dataset(True, seed)
+    taken: list[Arrays] = []
+    have, limit = 0, rows
+    with located_failures([split]):
+        for element in dataset.batch(256):
+            x = element[0] if isinstance(element, tuple) else element
+            x = {k: v.numpy() for k, v in x.items()} if isinstance(x, dict) else x.numpy()
+            limit = _row_limit(x, rows) if not taken else limit
+            taken.append(x)
+            have += len(next(iter(x.values())) if isinstance(x, dict) else x)
+            if limit is not None and have >= limit:
+                break
+    if not taken:
+        raise_empty(split)
+    x = _concatenate(taken)
+    return _take(x, np.arange(limit)) if limit is not None and have > limit else x
+
+
+def _row_limit(x: Arrays, rows: int | None) -> int | None:
+    """`rows`, or fewer where that many rows like those of `x` would pass `SAMPLE_BYTES`."""
+    arrays = list(x.values()) if isinstance(x, dict) else [x]
+    per_row = sum(a.nbytes // max(len(a), 1) for a in arrays) or 1
+    most = max(SAMPLE_BYTES // per_row, 1)
+    return most if rows is None else min(rows, most)
+
+
+def raise_empty(split: Stream) -> None:
+    from kerascli.spec.problems import DataError
+
+    raise DataError("no rows to read", split.what)
+
+
+def _take(x: Arrays, index: np.ndarray) -> Arrays:
+    return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
+
+
+def _concatenate(pieces: list[Arrays]) -> Arrays:
+    first = pieces[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([p[k] for p in pieces]) for k in first}  # type: ignore[index]
+    return np.concatenate(pieces)  # type: ignore[arg-type]

@@ -2,15 +2,20 @@
 typed numpy values, with located errors.
 
 `read_table` reads a file (`csv_table` and `arrays` hold the readers); `numeric`, `text`,
-`labels` and `cast` turn its columns or arrays into what a model takes.
+`labels` and `cast` turn its columns or arrays into what a model takes; `apply_missing` applies
+`data.missing` to a file in memory and to each chunk of a stream alike.
+
+Long because each rule for a column's cells (numbers, text, class names, missing values) is
+written here once, for files in memory and streams alike.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,7 +26,11 @@ from kerascli.data.table import CsvColumns, Table
 from kerascli.spec.facts import file_format, is_tabular
 from kerascli.spec.problems import DataError
 
+if TYPE_CHECKING:
+    from kerascli.spec.data_spec import Missing
+
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+STRING = "string"  # a column `data.columns` types as text
 
 
 def read_table(path: str | Path, fmt: str | None = None) -> Table:
@@ -54,7 +63,8 @@ def _csv(table: Table, name: str) -> CsvColumns:
         from kerascli.spec.problems import did_you_mean
 
         hint = did_you_mean(name, table.csv.names)
-        raise DataError(f"no column '{name}'{hint}", table.path, 1)
+        header = 1 if is_tabular(table.kind) else None  # a Parquet file's schema has no line
+        raise DataError(f"no column '{name}'{hint}", table.path, header)
     return table.csv
 
 
@@ -87,10 +97,10 @@ def cast(table: Table, names: list[str] | str, values: np.ndarray, dtype: Any) -
     whole = values.dtype.kind != "f" or not np.isfinite(value) or value == np.trunc(value)
     reason = f"is out of range for {dtype}" if whole else f"is not a whole number ({dtype})"
     columns = [names] if isinstance(names, str) else names
-    if is_tabular(table.kind):
+    if table.csv is not None:
         name = columns[j] if len(columns) == flat.shape[1] else columns[0]
         problem = f"value '{_column(table, name)[row]}' in column '{name}'"
-        raise DataError(f"{problem} {reason}", table.path, table.line(row))
+        raise table.error(f"{problem} {reason}", row)
     if table.kind == "npy":
         what = "the array"
     elif len(columns) == 1:
@@ -100,7 +110,8 @@ def cast(table: Table, names: list[str] | str, values: np.ndarray, dtype: Any) -
     else:
         what = f"arrays {', '.join(repr(c) for c in columns)}"
     raise DataError(
-        f"value {flat[row, j]} in {what} at row index {row} (counting from 0) {reason}",
+        f"value {flat[row, j]} in {what} at row index {table.position(row)} (counting from 0) "
+        f"{reason}",
         table.path,
     )
 
@@ -112,7 +123,7 @@ def numeric(table: Table, names: list[str] | str) -> np.ndarray:
     `1_065`, and NaN or an infinity (`nan`, `inf`, `-Infinity`, or beyond float range) are
     errors at the cell's row, as are NaN and infinities in an NPZ/NPY array.
     """
-    if not is_tabular(table.kind):
+    if table.csv is None:
         return arrays(table, names, finite=True)
     columns = [names] if isinstance(names, str) else names
     parsed = table.csv.floats(columns) if table.csv is not None else None
@@ -137,7 +148,7 @@ def numeric(table: Table, names: list[str] | str) -> np.ndarray:
                 problem = f"non-finite value '{value}' in column '{name}'"
             else:
                 problem = f"non-numeric value '{value}' in column '{name}'"
-            raise DataError(problem, table.path, table.line(i))
+            raise table.error(problem, i)
     return out[:, 0] if isinstance(names, str) else out
 
 
@@ -147,7 +158,7 @@ def text(table: Table, names: list[str] | str) -> np.ndarray:
     CSV/TSV cells are taken as written (numbers stay text, empty cells are empty strings); an
     array must hold text: a str array, a bytes array (UTF-8) or an object array of str.
     """
-    if is_tabular(table.kind):
+    if table.csv is not None:
         columns = [names] if isinstance(names, str) else names
         cells = [_column(table, name) for name in columns]
         out = np.array(cells, dtype=np.str_).reshape(len(columns), table.rows).T
@@ -186,10 +197,14 @@ def is_numeric(table: Table, name: str) -> bool:
     """Whether a CSV column (or an NPZ array) holds numbers, not class names.
 
     A CSV column is numeric when it holds a number (`numeric`'s plain decimal form) and nothing
-    else but missing values (empty cells, `nan`, `inf`), which `numeric` then reports.
+    else but missing values (empty cells, `nan`, `inf`), which `numeric` then reports; a column
+    `data.columns` types is numeric unless typed `string`.
     """
-    if not is_tabular(table.kind):
+    if table.csv is None:
         return np.issubdtype(np.asarray(_column(table, name)).dtype, np.number)
+    if name in table.types:
+        _csv(table, name)  # a column the file has
+        return table.types[name] != STRING
     if _csv(table, name).parsed(name):  # plain finite numbers only
         return True
     found = False
@@ -206,25 +221,59 @@ def _is_text(value: str) -> bool:
     return value != "" and not _NUMBER.fullmatch(value) and not _NON_FINITE.fullmatch(value)
 
 
-def _refuse_mixed(table: Table, name: str, values: list[str]) -> None:
+def first_text(values: list[str]) -> int | None:
+    """The row of the first cell of `values` that is text (not a number nor a missing value)."""
+    return next((i for i, value in enumerate(values) if _is_text(value)), None)
+
+
+def first_number(values: list[str]) -> int | None:
+    """The row of the first cell of `values` that is a number."""
+    return next((i for i, value in enumerate(values) if _NUMBER.fullmatch(value)), None)
+
+
+def _refuse_mixed(
+    table: Table, name: str, values: list[str], distinct: _Distinct | None = None
+) -> None:
     """Refuse a column that mixes numbers with text (`0.2`, `NA`, `?`): it is a numeric column
     with a missing-value marker far more often than a set of class names."""
-    number = next((i for i, value in enumerate(values) if _NUMBER.fullmatch(value)), None)
-    word = next((i for i, value in enumerate(values) if _is_text(value)), None)
-    if number is None or word is None:
+    if name in table.types:  # typed `string`: numbers there are class names too
         return
-    raise DataError(
-        f"column '{name}' mixes numbers ('{values[number]}') with text ('{values[word]}'): "
+    cells, first, _ = distinct or _distinct(values)
+    numbers = [first[k] for k, value in enumerate(cells) if _NUMBER.fullmatch(value)]
+    words = [first[k] for k, value in enumerate(cells) if _is_text(value)]
+    if not numbers or not words:
+        return
+    number, word = int(min(numbers)), int(min(words))
+    raise mixed_error(table, name, values[number], values[word], word)
+
+
+_Distinct = tuple[list[str], np.ndarray, np.ndarray]
+
+
+def _distinct(values: list[str]) -> _Distinct:
+    """The distinct cells of a column (sorted), the row where each first occurs, and the index
+    among them of each row's cell: numpy does the per-cell work."""
+    cells, first, inverse = np.unique(
+        np.asarray(values, dtype=np.str_), return_index=True, return_inverse=True
+    )
+    return cells.tolist(), first, inverse.reshape(-1)
+
+
+def mixed_error(table: Table, name: str, number: str, word: str, row: int) -> DataError:
+    """The error for column `name` holding both a number (`number`) and text (`word`, at row
+    `row` of `table`): a numeric column with a missing-value marker far more often than a set
+    of class names."""
+    return table.error(
+        f"column '{name}' mixes numbers ('{number}') with text ('{word}'): "
         "a number column with a missing or non-numeric value? (class names must all be text)",
-        table.path,
-        table.line(word),
+        row,
     )
 
 
 def class_names(table: Table, name: str) -> list[str] | None:
     """The classes of a target column, as training encodes them: the sorted set of its values
     when it holds text (class names); `None` for numbers (used as they are) and for arrays."""
-    if not is_tabular(table.kind) or is_numeric(table, name):
+    if table.csv is None or is_numeric(table, name):
         return None
     return sorted(set(_column(table, name)))
 
@@ -237,12 +286,11 @@ def no_class_names(table: Table, name: str) -> DataError:
     _refuse_mixed(table, name, values)
     i = next((i for i, value in enumerate(values) if _is_text(value)), None)
     if i is None:  # nothing but empty cells, `nan`, `inf`
-        return DataError(f"column '{name}' holds no labels", table.path, table.line(0))
-    return DataError(
+        return table.error(f"column '{name}' holds no labels", 0)
+    return table.error(
         f"the model was trained on numeric targets (no class names recorded); this file has "
         f"text labels ('{values[i]}') in column '{name}'",
-        table.path,
-        table.line(i),
+        i,
     )
 
 
@@ -258,22 +306,98 @@ def labels(table: Table, name: str, classes: list[str], fixed: bool = False) -> 
     index = {c: i for i, c in enumerate(classes)}
     values = _column(table, name)
     assert isinstance(values, list)  # a CSV/TSV column
+    distinct = _distinct(values)
     if not fixed:
-        _refuse_mixed(table, name, values)
-    out = np.empty(len(values), dtype=np.int64)
-    for i, value in enumerate(values):
+        _refuse_mixed(table, name, values, distinct)
+    cells, first, inverse = distinct
+    bad = [
+        first[k]
+        for k, value in enumerate(cells)
+        if value == "" or _NON_FINITE.fullmatch(value) or value not in index
+    ]
+    if bad:  # the first row that is no class, as a loop over the rows finds it
+        i = int(min(bad))
+        value = values[i]
         if value == "" or _NON_FINITE.fullmatch(value):
             written = "empty value" if value == "" else f"non-finite value '{value}'"
-            raise DataError(
-                f"{written} in class column '{name}': a missing label, not a class",
-                table.path,
-                table.line(i),
+            raise table.error(
+                f"{written} in class column '{name}': a missing label, not a class", i
             )
-        if value not in index:
-            raise DataError(
-                f"unknown class '{value}' in column '{name}' (classes: {', '.join(classes)})",
-                table.path,
-                table.line(i),
-            )
-        out[i] = index[value]
+        raise table.error(
+            f"unknown class '{value}' in column '{name}' (classes: {', '.join(classes)})", i
+        )
+    ids = np.array([index[value] for value in cells], dtype=np.int64)
+    return ids[inverse] if len(values) else np.empty(0, dtype=np.int64)
+
+
+def column_values(table: Table, name: str) -> np.ndarray:
+    """Column (or array) `name` as one value per row: a CSV/TSV column's cells as written."""
+    return np.asarray(_column(table, name))
+
+
+def apply_missing(table: Table, missing: Missing, columns: Sequence[str]) -> Table:
+    """`table` with `data.missing` applied to the empty cells (Parquet nulls) of `columns`,
+    those the model reads: `error` leaves them (the readers report the first at its row),
+    `drop` drops their rows, a value fills them (one for every column, or by column; a column
+    left out keeps its empty cells). The one place the policy is applied, for files read into
+    memory and for each chunk of a stream.
+
+    Filling changes `table`'s columns in place; dropping gives a new table.
+    """
+    named = table.csv
+    if missing == "error" or named is None:
+        return table
+    present = [name for name in dict.fromkeys(columns) if name in named.names]
+    if missing == "drop":
+        empty = np.zeros(table.rows, dtype=bool)
+        for name in present:
+            empty |= _empty_cells(named, name)
+        return table.take(np.flatnonzero(~empty)) if empty.any() else table
+    fills = missing if isinstance(missing, dict) else dict.fromkeys(present, missing)
+    for name, value in fills.items():
+        if name in present:
+            _fill(named, name, value)
+    return table
+
+
+def missing_applied(table: Table, missing: Missing, columns: Sequence[str]) -> Table:
+    """A whole file with `data.missing` applied (`apply_missing`): a file whose every row is
+    dropped is an error, not an empty split."""
+    out = apply_missing(table, missing, columns)
+    if table.rows and not out.rows:
+        raise DataError(NO_ROW_LEFT, table.path)
     return out
+
+
+NO_ROW_LEFT = (
+    "every row has an empty cell in a column the model reads (data.missing: drop): no row left"
+)
+
+
+def _empty_cells(named: CsvColumns, name: str) -> np.ndarray:
+    """Which rows of column `name` are empty (no value)."""
+    if name in named.gaps:
+        return named.gaps[name]
+    if named.parsed(name):
+        return np.zeros(named.rows, dtype=bool)
+    return np.asarray(named.cells(name), dtype=object) == ""
+
+
+def _written(value: float | str) -> str:
+    """A fill value as a cell writes it (`30`, `0.5`, `unknown`)."""
+    if isinstance(value, str):
+        return value
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def _fill(named: CsvColumns, name: str, value: float | str) -> None:
+    """Fill the empty cells of column `name` with `value`."""
+    text = _written(value)
+    gaps = named.gaps.pop(name, None)
+    if gaps is not None and named.numbers is not None and _NUMBER.fullmatch(text):
+        named.numbers[named.number_fields[name]][gaps] = float(text)
+    elif gaps is not None:
+        named.number_fields.pop(name)  # text in a number column: `numeric` says where
+    elif named.parsed(name):
+        return  # plain numbers only: nothing empty
+    named.cells_read[name] = [text if c == "" else c for c in named.cells(name)]

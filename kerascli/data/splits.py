@@ -6,7 +6,6 @@ model-ready arrays is `kerascli.data.model_arrays`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -16,50 +15,22 @@ from kerascli.data.model_arrays import (
     located,
     read_split,
 )
+from kerascli.data.partition import split_indices as split_indices
+from kerascli.data.partition import split_parts
+from kerascli.data.stream import Stream, take
+from kerascli.spec.check_data import split_problems
+from kerascli.spec.data_spec import DataSpec
+from kerascli.spec.facts import source_format, streams
 from kerascli.spec.models import Spec
 
 
 @dataclass
 class Data:
-    """The splits of a spec's data, and the class names of encoded label columns."""
+    """The splits of a spec's data (arrays in memory, or streams), and the class names of
+    encoded label columns."""
 
-    splits: dict[str, Split]
+    splits: dict[str, Split | Stream]
     classes: dict[str, list[str]] = field(default_factory=dict)
-
-
-def take(split: Split, index: np.ndarray) -> Split:
-    """The rows `index` of a split."""
-
-    def pick(a: Arrays | None) -> Any:
-        if a is None:
-            return None
-        if isinstance(a, dict):
-            return {k: v[index] for k, v in a.items()}
-        return a[index]
-
-    return Split(pick(split.x), pick(split.y), len(index))
-
-
-def split_indices(
-    rows: int, validation: float, test: float, seed: int, strata: np.ndarray | None
-) -> dict[str, np.ndarray]:
-    """Seeded train/validation/test row indices, stratified by `strata` if given."""
-    rng = np.random.default_rng(seed)
-    groups = (
-        [np.arange(rows)]
-        if strata is None
-        else [np.flatnonzero(strata == c) for c in np.unique(strata)]
-    )
-    parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
-    for group in groups:
-        group = rng.permutation(group)
-        n_test = int(round(test * len(group)))
-        n_val = int(round(validation * len(group)))
-        parts["test"].append(group[:n_test])
-        parts["validation"].append(group[n_test : n_test + n_val])
-        parts["train"].append(group[n_test + n_val :])
-    out = {k: np.sort(np.concatenate(v)) for k, v in parts.items()}
-    return {k: v for k, v in out.items() if len(v) or k == "train"}
 
 
 def _first_target(y: Arrays | None) -> np.ndarray | None:
@@ -78,6 +49,8 @@ def load_data(spec: Spec) -> Data:
     if data is None:
         raise located(spec, (), "this spec has no data section; add `data:` to train")
     classes: dict[str, list[str]] = {}
+    if streams(data):
+        return _streamed(spec, data, classes)
     if data.path is not None:
         whole = read_split(spec, data.path, classes)
         split = data.split
@@ -98,9 +71,32 @@ def load_data(spec: Spec) -> Data:
         index = split_indices(whole.rows, split.validation, split.test, spec.seed or 0, strata)
         return Data({name: take(whole, rows) for name, rows in index.items()}, classes)
     assert data.train is not None
-    splits = {"train": read_split(spec, data.train, classes)}
+    splits: dict[str, Split | Stream] = {"train": read_split(spec, data.train, classes)}
     for name in ("validation", "test"):
         file = getattr(data, name)
         if file is not None:  # encoded as the training file's targets are
             splits[name] = read_split(spec, file, classes, fixed_classes=True)
+    return Data(splits, classes)
+
+
+def _streamed(spec: Spec, data: DataSpec, classes: dict[str, list[str]]) -> Data:
+    """The splits of streamed data: the parts of `data.path` (by `data.split`), or a source per
+    split; the training source first, which finds the classes the others are encoded with."""
+    from kerascli.data.sources import open_source
+
+    splits: dict[str, Split | Stream] = {}
+    if data.path is not None:
+        for path, message, at_key in split_problems(data, source_format(data)):
+            raise located(spec, path, message, at_key)  # as `validate` says it
+        for part in split_parts(data.split):
+            splits[part] = open_source(
+                spec, data.path, classes, fixed_classes=part != "train", part=part
+            )
+        return Data(splits, classes)
+    assert data.train is not None
+    splits["train"] = open_source(spec, data.train, classes)
+    for name in ("validation", "test"):
+        source = getattr(data, name)
+        if source is not None:
+            splits[name] = open_source(spec, source, classes, fixed_classes=True)
     return Data(splits, classes)

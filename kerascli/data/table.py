@@ -1,20 +1,22 @@
-"""The `Table` a data file is read into (`kerascli.data.read` reads it)."""
+"""The `Table` a data file (or a chunk of a streamed one) is read into (`kerascli.data.read`
+reads it)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from kerascli.spec.facts import is_tabular
+from kerascli.spec.problems import DataError
 
 
 @dataclass
 class CsvColumns:
-    """The columns of a CSV/TSV file: each cell as written (stripped), and the numbers of the
-    columns the fast reader parsed.
+    """The named columns of a CSV/TSV file (or a Parquet batch): each cell as written
+    (stripped), and the numbers of the columns the fast reader parsed.
 
     A parsed column's cells are read again from the file (`reread`) only when asked for: its
     numbers are all most readers need, and a list of str per cell is ~60 bytes a number.
@@ -27,6 +29,9 @@ class CsvColumns:
     numbers: np.ndarray | None = field(default=None, repr=False)  # a float64 field a number column
     number_fields: dict[str, str] = field(default_factory=dict)  # column -> its field there
     reread: Callable[[list[str]], list[list[str]]] | None = None
+    gaps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """Where a number column has no value (a Parquet null), by column: such a column is not
+    `parsed`; its cells there are empty."""
 
     def cells(self, name: str) -> list[str]:
         """The cells of column `name` (one of `names`), as written, stripped."""
@@ -43,7 +48,7 @@ class CsvColumns:
 
     def parsed(self, name: str) -> bool:
         """Whether column `name` holds plain decimal numbers only, all finite (parsed)."""
-        return name in self.number_fields
+        return name in self.number_fields and name not in self.gaps
 
     def floats(self, names: list[str]) -> np.ndarray | None:
         """The parsed numbers of columns `names` as a read-only float64 array (rows x names),
@@ -62,19 +67,43 @@ class CsvColumns:
         out.flags.writeable = False
         return out
 
+    def take(self, index: np.ndarray) -> CsvColumns:
+        """The rows `index` (positions, in order) of these columns."""
+        reread = self.reread
+
+        def reread_taken(names: list[str]) -> list[list[str]]:
+            assert reread is not None
+            return [[column[i] for i in index.tolist()] for column in reread(names)]
+
+        return CsvColumns(
+            self.names,
+            len(index),
+            np.asarray(self.lines, dtype=np.int64)[index] if len(self.lines) else [],
+            {name: [cells[i] for i in index.tolist()] for name, cells in self.cells_read.items()},
+            self.numbers[index] if self.numbers is not None else None,
+            dict(self.number_fields),
+            reread_taken if reread is not None else None,
+            {name: gaps[index] for name, gaps in self.gaps.items()},
+        )
+
 
 @dataclass
 class Table:
-    """Columns (CSV/TSV) or arrays (NPZ/NPY) of one file, by name.
+    """Columns (CSV/TSV, Parquet) or arrays (NPZ/NPY) of one file or of a chunk of it, by name.
 
-    A CSV/TSV file's columns are in `csv`; `lines` holds the file line each of its rows starts
-    on (blank lines are skipped, a quoted cell may span lines), for errors that name a row.
+    Named columns are in `csv`; `lines` holds the file line each CSV/TSV row starts on (blank
+    lines are skipped, a quoted cell may span lines), for errors that name a row. A chunk of a
+    streamed file without lines (Parquet, NPY) gives each row's index in the file in
+    `positions`. `types` are the types `data.columns` declares (`string`: text, never
+    numbers).
     """
 
     path: str
     kind: str
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     csv: CsvColumns | None = None
+    positions: Sequence[int] | None = None
+    types: dict[str, str] = field(default_factory=dict)
 
     @property
     def lines(self) -> Sequence[int]:
@@ -86,9 +115,32 @@ class Table:
             return int(self.lines[row])
         return row + 2 if is_tabular(self.kind) else None
 
+    def position(self, row: int) -> int:
+        """The index in its file (from 0) of row `row` of this table."""
+        return int(self.positions[row]) if self.positions is not None else row
+
+    def error(self, message: str, row: int) -> DataError:
+        """`message` about row `row`, located at its file line, or (a file without lines) at
+        its row index."""
+        line = self.line(row)
+        if line is None:
+            where = f" at row index {self.position(row)} (counting from 0)"
+            return DataError(message + where, self.path)
+        return DataError(message, self.path, line)
+
     @property
     def rows(self) -> int:
         first = next(iter(self.columns.values()), None)
         if first is not None:
             return len(first)
         return self.csv.rows if self.csv is not None else 0
+
+    def take(self, index: np.ndarray) -> Table:
+        """The rows `index` (positions, in order) of this table."""
+        positions = np.asarray(self.positions if self.positions is not None else range(self.rows))
+        return replace(
+            self,
+            columns={name: values[index] for name, values in self.columns.items()},
+            csv=self.csv.take(index) if self.csv is not None else None,
+            positions=positions[index],
+        )

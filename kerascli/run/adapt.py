@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from kerascli.data.model_arrays import Split
+from kerascli.data.pipeline import sample_rows
+from kerascli.data.stream import Stream
 from kerascli.spec.blocks import expand
 from kerascli.spec.facts import inputs_by_array_key
 from kerascli.spec.models import Spec
@@ -42,10 +44,10 @@ def _stateless_preprocessing(spec: Spec, model: Any) -> list[tuple[str, Any]]:
     return found
 
 
-def adapt_preprocessing(spec: Spec, model: Any, train: Split) -> list[str]:
+def adapt_preprocessing(spec: Spec, model: Any, train: Split | Stream) -> list[str]:
     """Adapt the preprocessing layers the spec gives no state to (`Normalization`, ...) on the
     training data as it reaches them: the model's inputs, or the outputs of the layers before
-    (those adapted first)."""
+    (those adapted first). They see at most `data.adapt_rows` rows (`sample_rows`)."""
     from kerascli.model.keras_env import import_keras
 
     keras = import_keras()
@@ -57,6 +59,8 @@ def adapt_preprocessing(spec: Spec, model: Any, train: Split) -> list[str]:
         structure = model.input
     except (AttributeError, ValueError):
         structure = model.inputs[0]
+    rows = spec.data.adapt_rows if spec.data is not None else None
+    x = sample_rows(train, rows, spec.seed)
     if isinstance(structure, list):  # several inputs, in declared order: by their keys
         structure = dict(zip(inputs_by_array_key(spec), structure, strict=True))
     for name, layer in stateless:
@@ -66,9 +70,9 @@ def adapt_preprocessing(spec: Spec, model: Any, train: Split) -> list[str]:
         else:
             keys, direct = [], structure is layer.input
         if direct:  # fed directly by a model input
-            layer.adapt(train.x[keys[0]] if keys and isinstance(train.x, dict) else train.x)
+            layer.adapt(x[keys[0]] if keys and isinstance(x, dict) else x)
         else:
             upstream = keras.Model(structure, layer.input)
-            layer.adapt(upstream.predict(train.x, verbose=0, batch_size=256))
+            layer.adapt(upstream.predict(x, verbose=0, batch_size=256))
         adapted.append(name)
     return adapted

@@ -1,29 +1,43 @@
 """Reuse a run: evaluate its model on a split or file, predict on new data.
 
-What a prediction column means (an output's loss, its kind, whether it gives logits, the names
-of classes known by index) is asked of `kerascli.spec.outputs`; loading a run is
-`kerascli.run.saved_run`.
+Both read a file a chunk at a time where its reader streams it (`open_source(stream=True)`), so
+any input size runs in bounded memory: `predict` writes each chunk's predictions as it goes
+(`prediction_files`), `evaluate` feeds the stream to `model.evaluate`. The named prediction
+columns are `output_keys.prediction_columns`; loading a run is `kerascli.run.saved_run`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
-from kerascli.data import load_data, read_split
-from kerascli.data.model_arrays import Split, trained_classes
+from kerascli.data import load_data
+from kerascli.data.model_arrays import Arrays, Split
 from kerascli.data.pipeline import make_dataset
 from kerascli.data.read import read_table
-from kerascli.run.output_keys import outputs_by_key
-from kerascli.run.prediction_files import check_output, write_output
+from kerascli.data.sources import open_source, trained_classes
+from kerascli.data.stream import Chunk, Stream, located_failures
+from kerascli.run.output_keys import outputs_by_key, prediction_columns
+from kerascli.run.predict_progress import RowsProgress, batch_counter
+from kerascli.run.prediction_files import (
+    PredictionWriter,
+    check_output,
+    prediction_file,
+    text_stream,
+)
 from kerascli.run.saved_run import LoadedRun
-from kerascli.spec.facts import SINGLE, target_columns
-from kerascli.spec.models import Spec
-from kerascli.spec.outputs import from_logits, index_classes, index_names, loss_kind
-from kerascli.spec.problems import Problem, SpecError, did_you_mean
+from kerascli.spec.facts import is_remote
+from kerascli.spec.models import DataSpec, Spec
+from kerascli.spec.problems import DataError, Problem, SpecError, did_you_mean
+
+PREVIEW_ROWS = 10_000
+"""The rows of predictions `predict` returns when it writes them (to `output` or `echo`): the
+first ones; every row when it writes none."""
 
 
 def _trained_classes(run: LoadedRun) -> dict[str, list[str]]:
@@ -32,75 +46,57 @@ def _trained_classes(run: LoadedRun) -> dict[str, list[str]]:
     return dict(run.classes) if run.classes is not None else trained_classes(run.spec)
 
 
+def _source_path(source: str | Path) -> str:
+    """A source given on the command line: a local path made absolute, a remote one as it is."""
+    return str(source) if is_remote(source) else str(Path(source).resolve())
+
+
+def _opened(spec: Spec, path: str, classes: dict[str, list[str]], **how: Any) -> Split | Stream:
+    """`path` as its reader gives it, streamed where it can be (`open_source(stream=True)`)."""
+    return open_source(spec, path, classes, stream=True, **how)
+
+
 def evaluate(
-    run: LoadedRun, split: str = "test", data_file: str | Path | None = None
+    run: LoadedRun,
+    split: str = "test",
+    data_file: str | Path | None = None,
+    progress: TextIO | None = None,
+    plain: bool = True,
 ) -> dict[str, float]:
     """Metrics of the model on a split of the spec's data, or on a whole data file.
 
     A file's targets are encoded with the classes the model was trained with: those its
     `run.json` records or, for a bare model file, those of the spec's training file.
+
+    Args:
+        progress: Where to show the rows evaluated (stderr). Defaults to nowhere.
+        plain: Plain lines there instead of a bar (`RowsProgress`). Defaults to `True`.
     """
     if data_file is not None:
-        classes = _trained_classes(run)
-        file = str(Path(data_file).resolve())
-        values = read_split(run.spec, file, classes, fixed_classes=True)
+        file = _source_path(data_file)
+        values = _opened(run.spec, file, _trained_classes(run), fixed_classes=True)
     else:
         splits = load_data(run.spec).splits
         if split not in splits:
             message = f"the spec's data has no '{split}' split (it has: {', '.join(splits)})"
             raise SpecError([Problem(message, "", "--split")])
         values = splits[split]
-    where = str(data_file) if data_file is not None else "--split"
+    no_rows = SpecError([Problem("no rows to evaluate on", "", str(data_file or "--split"))])
     if values.rows == 0:
-        raise SpecError([Problem("no rows to evaluate on", "", where)])
-    dataset = make_dataset(values, run.spec.data, run.spec.fit.batch_size, None, training=False)
-    result = run.model.evaluate(dataset, verbose=0, return_dict=True)
+        raise no_rows
+    size = run.spec.fit.batch_size
+    with located_failures([values]), RowsProgress("evaluate", values.rows, progress, plain) as bar:
+        dataset = make_dataset(values, run.spec.data, size, None, training=False)
+        counter = batch_counter(bar, size)
+        with warnings.catch_warnings():  # Keras's word for the end of a stream of unknown size
+            warnings.filterwarnings("ignore", "Your input ran out of data")
+            result = run.model.evaluate(dataset, verbose=0, return_dict=True, callbacks=[counter])
+    if counter.batches == 0:  # a stream that held no rows
+        raise no_rows
     if not result:  # nothing measured is not a pass
         message = "the model gives no metrics to evaluate (compile it with a loss and metrics)"
-        raise SpecError([Problem(message, "", where)])
+        raise SpecError([Problem(message, "", str(data_file or "--split"))])
     return {k: float(v) for k, v in result.items()}
-
-
-def _columns(
-    label: str, prefix: str, values: np.ndarray, classes: list[str] | None
-) -> dict[str, np.ndarray]:
-    """Named prediction columns: the class label and one probability per class, or one per unit."""
-    values = values.reshape(len(values), -1)
-    if classes and values.shape[1] == len(classes) and len(classes) > 1:
-        out = {label: np.array(classes)[values.argmax(axis=1)]}
-        if classes == index_names(len(classes)):  # integer labels stay integers
-            out[label] = out[label].astype(np.int64)
-        out.update({f"{prefix}p_{c}": values[:, i] for i, c in enumerate(classes)})
-        return out
-    if classes and len(classes) == 2 and values.shape[1] == 1:
-        label_values = np.array(classes)[(values[:, 0] >= 0.5).astype(int)]
-        if classes == index_names(2):
-            label_values = label_values.astype(np.int64)
-        return {label: label_values, f"{prefix}p_{classes[1]}": values[:, 0]}
-    if values.shape[1] == 1:
-        return {label: values[:, 0]}
-    return {f"{label}_{i}": values[:, i] for i in range(values.shape[1])}
-
-
-def _probabilities(spec: Spec, output: str, values: np.ndarray) -> np.ndarray:
-    """Logits of an output trained with `from_logits: true` as probabilities (softmax for a
-    categorical loss, sigmoid per unit for a binary one); other outputs as they are."""
-    if not from_logits(spec, output):
-        return values
-    values = values.astype(np.float64)
-    if loss_kind(spec, output) != "binary" and values.ndim > 1 and values.shape[-1] > 1:
-        shifted = np.exp(values - values.max(axis=-1, keepdims=True))
-        return shifted / shifted.sum(axis=-1, keepdims=True)
-    return 1.0 / (1.0 + np.exp(-values))
-
-
-def _label(spec: Spec, output: str) -> str:
-    """The name of `output`'s prediction column: its name, or the only output's target column
-    (`data.target`, or the one entry of `data.outputs`), else `prediction`."""
-    if output != SINGLE:
-        return output
-    target = target_columns(spec).get(SINGLE) if spec.data is not None else None
-    return target if isinstance(target, str) else "prediction"
 
 
 def predict(
@@ -110,100 +106,174 @@ def predict(
     batch_size: int | None = None,
     keep: Sequence[str] = (),
     force: bool = False,
+    echo: TextIO | None = None,
+    progress: TextIO | None = None,
+    plain: bool = True,
 ) -> dict[str, Any]:
-    """Predict on a CSV/TSV/NPZ/NPY file (input columns by name, targets optional).
+    """Predict on a data file (input columns by name, targets optional), a chunk at a time;
+    returns `rows`, `columns` (their names), `output` (the file written, when given) and
+    `predictions` (`{column: array}`: every row; the first `PREVIEW_ROWS` when written).
 
     Args:
-        keep: Columns (or 1-D arrays) of the input file to pass through, first, into the
+        output: A file to write, in the format its extension names (`prediction_files.FORMATS`),
+            chunk by chunk; it appears once every row is written. `force`: overwrite it.
+        batch_size: Rows per batch. Defaults to the spec's `fit.batch_size`.
+        keep: Columns (or 1-D arrays) of the input to pass through, first, into the
             predictions. Defaults to none.
-        output: A file to write, in the format its extension names (`prediction_files.FORMATS`).
-        force: Overwrite `output` if it exists. Defaults to `False`.
+        echo: A text stream (stdout) to write the predictions on as CSV, chunk by chunk,
+            when there is no `output`. Defaults to none.
+        progress: Where to show the rows predicted and rows/s (stderr). Defaults to nowhere.
+        plain: Plain lines there instead of a bar (`RowsProgress`). Defaults to `True`.
     """
     keep = list(keep)
     if output is not None:
         check_output(Path(output), force, keep)
-    path = str(Path(input_file).resolve())
-    split: Split = read_split(run.spec, path, {}, require_target=False)
-    dataset = make_dataset(
-        Split(split.x, None, split.rows),
-        run.spec.data,
-        batch_size or run.spec.fit.batch_size,
-        None,
-        training=False,
-    )
-    try:  # the label columns name the classes as training did, where that can be told
-        known = _trained_classes(run)
-    except SpecError:  # a bare model whose training file is gone: class ids, as numbers
-        known = {}
-    raw = run.model.predict(dataset, verbose=0)
-    outputs = outputs_by_key(raw)
-    columns = _prediction_columns(run.spec, outputs, known)
-    if keep:
-        columns = {**_kept_columns(run.spec, path, keep, columns), **columns}
-    result = {"rows": split.rows, "columns": list(columns)}
+    path = _source_path(input_file)
+    source = _opened(run.spec, path, {}, require_target=False, keep=keep)
+    known = _known_classes(run)
+    size = batch_size or run.spec.fit.batch_size
+    data = (run.spec.data or DataSpec(path=path)).model_copy(update={"cache": False})  # read once
+    collected = _Collected(PREVIEW_ROWS if output is not None or echo is not None else None)
+    with (
+        _writer(output, echo) as writer,
+        located_failures([source]),
+        RowsProgress("predict", source.rows, progress, plain) as bar,
+    ):
+        for chunk in _aligned(_chunks(run.spec, source, path, keep), size):
+            columns, arrays = _predicted(run, chunk, data, size, known, keep)
+            writer.write(columns, arrays)
+            collected.add(columns)
+            bar.advance(chunk.split.rows)
+        if collected.rows == 0:  # (nothing written)
+            raise DataError("no rows to predict on", path)
+    result: dict[str, Any] = {"rows": collected.rows, "columns": collected.names}
+    result.update({"output": str(output)} if output is not None else {})
+    return {**result, "predictions": collected.columns()}
+
+
+def _predicted(
+    run: LoadedRun,
+    chunk: Chunk,
+    data: DataSpec,
+    size: int,
+    known: dict[str, list[str]],
+    keep: list[str],
+) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """A chunk's named columns, its kept columns first, and the model's outputs (logits as
+    probabilities)."""
+    dataset = make_dataset(chunk.split, data, size, None, training=False)
+    outputs = outputs_by_key(run.model.predict(dataset, verbose=0))
+    columns = prediction_columns(run.spec, outputs, known)
+    return {**_kept(chunk, keep, columns), **columns}, list(outputs.values())
+
+
+def _known_classes(run: LoadedRun) -> dict[str, list[str]]:
+    """The classes the label columns are named with, as training named them where that can be
+    told; none for a bare model whose training file is gone (class ids, as numbers)."""
+    try:
+        return _trained_classes(run)
+    except SpecError:
+        return {}
+
+
+@contextmanager
+def _writer(output: str | Path | None, echo: TextIO | None) -> Iterator[PredictionWriter]:
+    """The file's writer, CSV on `echo`, or (neither given) one that writes nothing."""
     if output is not None:
-        write_output(Path(output), columns, list(outputs.values()), split.rows)
-        result["output"] = str(output)
-    result["predictions"] = columns
-    return result
-
-
-def _prediction_columns(
-    spec: Spec, outputs: dict[str, Any], known: dict[str, list[str]]
-) -> dict[str, np.ndarray]:
-    """The named columns of the model's `outputs` (by output; logits become probabilities in
-    place), labelled with the `known` classes training used, else class ids where a
-    crossentropy loss says the output is a classifier."""
-    columns: dict[str, np.ndarray] = {}
-    for name, values in outputs.items():
-        prefix = "" if name == SINGLE else f"{name}_"
-        label = _label(spec, name)
-        values = _probabilities(spec, name, np.asarray(values))
-        outputs[name] = values
-        classes = known.get(name)
-        if values.ndim > 2:  # one prediction per step (or pixel): (rows, steps..., units)
-            if classes is None:
-                classes = index_classes(spec, name, values.shape[-1])
-            columns.update(_step_columns(label, values, classes))
-            continue
-        if classes is None:
-            units = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
-            classes = index_classes(spec, name, units)
-        columns.update(_columns(label, prefix, values, classes))
-    return columns
-
-
-def _step_columns(label: str, values: np.ndarray, classes: list[str] | None) -> dict[str, Any]:
-    """Columns of an output with one prediction per step: `{label}_{i}` for step i (steps in
-    row-major order), the class of each step where the last axis holds one probability per
-    class, else each value. (`-o FILE.npy` keeps the whole array, probabilities included.)"""
-    if classes and len(classes) > 1 and values.shape[-1] == len(classes):
-        labels = np.array(classes)[values.argmax(axis=-1)]
-        if classes == index_names(len(classes)):
-            labels = labels.astype(np.int64)
-        steps = labels.reshape(len(labels), -1)
+        with prediction_file(Path(output)) as writer:
+            yield writer
     else:
-        steps = values.reshape(len(values), -1)
-    return {f"{label}_{i}": steps[:, i] for i in range(steps.shape[1])}
+        yield text_stream(echo) if echo is not None else PredictionWriter()
 
 
-def _kept_columns(
-    spec: Spec, path: str, names: list[str], predicted: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
+class _Collected:
+    """The predictions kept to return: every row, or the first `limit`."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.rows, self.held = limit, 0, 0
+        self.names: list[str] = []
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def add(self, columns: dict[str, np.ndarray]) -> None:
+        rows = len(next(iter(columns.values()))) if columns else 0
+        self.names = self.names or list(columns)
+        take = rows if self.limit is None else min(rows, self.limit - self.held)
+        if take > 0:
+            self.parts.append({k: v[:take] for k, v in columns.items()})
+            self.held += take
+        self.rows += rows
+
+    def columns(self) -> dict[str, np.ndarray]:
+        if len(self.parts) == 1:
+            return self.parts[0]
+        return {k: np.concatenate([p[k] for p in self.parts]) for k in self.names}
+
+
+def _chunks(spec: Spec, source: Split | Stream, path: str, keep: list[str]) -> Iterator[Chunk]:
+    """The input's chunks, without targets: a stream's as it reads them, a file read into
+    memory as one (its kept columns read from the file)."""
+    if isinstance(source, Stream):
+        for chunk in source.chunks():
+            yield Chunk(Split(chunk.split.x, None, chunk.split.rows), chunk.kept)
+        return
+    kept = _kept_columns(spec, path, keep) if keep else {}
+    yield Chunk(Split(source.x, None, source.rows), kept)
+
+
+def _aligned(chunks: Iterator[Chunk], batch_size: int) -> Iterator[Chunk]:
+    """`chunks` regrouped so that each but the last holds a whole number of batches: the model
+    is given the batches it is given on the whole input, and predicts the same."""
+    held: Chunk | None = None
+    for chunk in chunks:
+        if held is not None:
+            chunk = _joined(held, chunk)
+        rows = chunk.split.rows
+        cut = rows - rows % batch_size
+        held = _rows(chunk, slice(cut, rows)) if cut < rows else None
+        if cut:
+            yield chunk if held is None else _rows(chunk, slice(0, cut))
+    if held is not None:
+        yield held
+
+
+def _rows(chunk: Chunk, rows: slice) -> Chunk:
+    x = chunk.split.x
+    x = {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
+    count = len(range(*rows.indices(chunk.split.rows)))
+    return Chunk(Split(x, None, count), {k: v[rows] for k, v in chunk.kept.items()})
+
+
+def _joined(first: Chunk, then: Chunk) -> Chunk:
+    a, b = first.split.x, then.split.x
+    if isinstance(a, dict) and isinstance(b, dict):
+        x: Arrays = {k: np.concatenate([v, b[k]]) for k, v in a.items()}
+    else:
+        assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+        x = np.concatenate([a, b])
+    kept = {k: np.concatenate([v, then.kept[k]]) for k, v in first.kept.items()}
+    return Chunk(Split(x, None, first.split.rows + then.split.rows), kept)
+
+
+def _kept(chunk: Chunk, names: list[str], predicted: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The chunk's kept columns `names`, in that order; none may be a prediction column."""
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        if name in predicted:
+            message = f"'{name}' is also a prediction column; keep another column"
+            raise SpecError([Problem(message, "", "--keep")])
+        if name not in chunk.kept:  # (a reader refuses an unknown column first)
+            raise SpecError([Problem(f"no column '{name}' in the input", "", "--keep")])
+        out[name] = chunk.kept[name]
+    return out
+
+
+def _kept_columns(spec: Spec, path: str, names: list[str]) -> dict[str, np.ndarray]:
     """The input file's columns `names`, as written (CSV text) or as stored (1-D arrays)."""
     table = read_table(path, spec.data.format if spec.data is not None else None)
     csv = table.csv  # CSV text is read back for the kept columns only
     pool: list[str] = csv.names if csv is not None else list(table.columns)
     out: dict[str, np.ndarray] = {}
     for name in names:
-        if name in predicted:
-            raise SpecError(
-                [
-                    Problem(
-                        f"'{name}' is also a prediction column; keep another column", "", "--keep"
-                    )
-                ]
-            )
         if name not in pool:
             hint = did_you_mean(name, pool)
             message = f"no column '{name}' in {Path(path).name}{hint}"

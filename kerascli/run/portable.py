@@ -19,6 +19,7 @@ from kerascli.run.rundir import HOST
 from kerascli.spec.facts import (
     DATA_FILE_KEYS,
     is_file_ref,
+    is_remote,
     is_weights_file,
     layer_family,
     plugin_refs,
@@ -74,7 +75,7 @@ def portable_spec(
         if features is not None and "features" not in section and "inputs" not in section:
             section["features"] = features
         for key in DATA_FILE_KEYS:
-            if key in section:
+            if key in section and not is_remote(section[key]):
                 section[key] = os.path.relpath(section[key], run_path)
         data["data"] = section
     if "plugins" in data:

@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 
 from kerascli.data import Data
+from kerascli.data.model_arrays import Split
+from kerascli.data.pipeline import sample_rows
+from kerascli.data.stream import Stream
 from kerascli.model.builder import Builder
 from kerascli.run.output_keys import outputs_by_key
 from kerascli.spec.facts import SINGLE, output_names, target_keys
@@ -24,13 +27,10 @@ def class_weight(spec: Spec, data: Data) -> dict[int, float] | None:
     weights = spec.fit.class_weight
     if weights is None:
         return None
-    y = data.splits["train"].y
-    if isinstance(y, dict):
-        raise KerasCliError("fit.class_weight applies to one-output models only")
-    assert y is not None
     if weights == "balanced":
-        ids, counts = np.unique(y, return_counts=True)
-        return {int(i): float(len(y) / (len(ids) * c)) for i, c in zip(ids, counts, strict=True)}
+        ids, counts = _class_counts(data.splits["train"])
+        total = counts.sum()
+        return {int(i): float(total / (len(ids) * c)) for i, c in zip(ids, counts, strict=True)}
     classes = data.classes.get(SINGLE, [])
     out: dict[int, float] = {}
     for key, value in weights.items():
@@ -44,6 +44,24 @@ def class_weight(spec: Spec, data: Data) -> dict[int, float] | None:
                     f"fit.class_weight: unknown class '{key}' (classes: {', '.join(classes)})"
                 ) from None
     return out
+
+
+def _class_counts(train: Split | Stream) -> tuple[np.ndarray, np.ndarray]:
+    """The class ids of a one-output model's training targets, and the rows of each."""
+    if isinstance(train, Stream):
+        counts = train.label_counts or {}
+        if len(counts) != 1:
+            raise KerasCliError(
+                "fit.class_weight: balanced needs the class counts, which this stream does not "
+                "know (a TFRecord source, or several outputs): give a weight per class"
+            )
+        per_class = next(iter(counts.values()))
+        ids = np.flatnonzero(per_class)
+        return ids, per_class[ids]
+    if isinstance(train.y, dict):
+        raise KerasCliError("fit.class_weight applies to one-output models only")
+    assert train.y is not None
+    return np.unique(train.y, return_counts=True)
 
 
 def _output_path(spec: Spec, output: str) -> tuple[str | int, ...]:
@@ -70,8 +88,7 @@ def _output_tensors(model: Any, data: Data) -> Any:
         output = outputs[0] if outputs and len(outputs) == 1 else None
     if output is not None:
         return output
-    x = data.splits["train"].x
-    sample = {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
+    sample = sample_rows(data.splits["train"], 1, None)
     try:
         return model(sample, training=False)
     except Exception:  # training reports what is wrong, with more context
@@ -106,10 +123,14 @@ def _has_class_kind(spec: Spec) -> bool:
 
 def _targets(data: Data, output: str) -> list[np.ndarray]:
     """The targets of `output` in each split that has some."""
-    ids: list[Any] = [
-        s.y if output == SINGLE or not isinstance(s.y, dict) else s.y.get(output)
-        for s in data.splits.values()
-    ]
+    ids: list[Any] = []
+    for split in data.splits.values():
+        if isinstance(split, Stream):  # the class ids its class pass or listing found
+            counts = (split.label_counts or {}).get(output)
+            ids.append(np.flatnonzero(counts) if counts is not None else None)
+        else:
+            y = split.y
+            ids.append(y if output == SINGLE or not isinstance(y, dict) else y.get(output))
     return [np.asarray(i) for i in ids if i is not None and np.size(i)]
 
 

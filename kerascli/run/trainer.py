@@ -4,7 +4,8 @@ that records itself (`RunDir.recording`)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -13,8 +14,10 @@ from typing import Any, TextIO
 from kerascli.data import Data, load_data
 from kerascli.data.model_arrays import Split, implied_features
 from kerascli.data.pipeline import make_dataset
+from kerascli.data.stream import Stream, located_failures
 from kerascli.model.builder import Builder
 from kerascli.run.adapt import adapt_preprocessing
+from kerascli.run.augment import augmentation
 from kerascli.run.backup import Backups
 from kerascli.run.callbacks import history_writer, training_callbacks
 from kerascli.run.compile import compile_model
@@ -91,9 +94,10 @@ def _save_model(model: Any, path: Path) -> None:
         raise
 
 
-def _evaluate(model: Any, spec: Spec, split: Split) -> dict[str, float]:
+def _evaluate(model: Any, spec: Spec, split: Split | Stream) -> dict[str, float]:
     dataset = make_dataset(split, spec.data, spec.fit.batch_size, spec.seed, training=False)
-    values = model.evaluate(dataset, verbose=0, return_dict=True)
+    with located_failures([split]):
+        values = model.evaluate(dataset, verbose=0, return_dict=True)
     return {k: float(v) for k, v in values.items()}
 
 
@@ -125,10 +129,7 @@ def train(
         RunInterrupted: Ctrl-C or SIGTERM ended the run, marked `interrupted`/`terminated`.
     """
     seed_everything(spec.seed)
-    data = load_data(spec)  # data and model errors come before any run directory is made
-    builder = Builder(spec)
-    model = builder.build()
-    _check_model(builder, model, data)
+    data, builder, model = _prepare(spec)  # data and model errors come before any run directory
     run = RunDir.create(runs_dir, name or spec.name, environment(spec.seed, _spec_file(spec)))
     history = history_writer(run.path / "history.csv")
     with (
@@ -140,20 +141,27 @@ def train(
         callbacks = training_callbacks(
             builder, run.path, history, rec.file, backups, list(data.splits), gates, stream, plain
         )
-        run_stages(builder, model, history, backups, partial(_fit, model, spec, data, callbacks))
-        _trained(spec, run, history)
+        fit = partial(_fit, model, spec, data, callbacks, augmentation(builder))
+        fit_started = time.time()
+        run_stages(builder, model, history, backups, fit)
+        _trained(spec, run, history, fit_started)
         metrics = _evaluate_and_save(model, spec, data, run.path, history.rows)
+        run.update(timings={**run.record["timings"], "saved": round(time.time(), 3)})
         if "test" in metrics:
             rec.log(f"test: {format_logs(metrics['test'])}")
         rec.complete(metrics=flatten_metrics(metrics))
     return RunResult(run.path, "completed", metrics, history.rows)
 
 
-def _check_model(builder: Builder, model: Any, data: Data) -> None:
-    """What only the built model tells: the data's class ids fit its outputs, the stages'
-    `trainable` names are its layers."""
+def _prepare(spec: Spec) -> tuple[Data, Builder, Any]:
+    """The data, the builder and the built model, checked against what only the built model
+    tells: the data's class ids fit its outputs, the stages' `trainable` names are its layers."""
+    data = load_data(spec)
+    builder = Builder(spec)
+    model = builder.build()
     check_class_ids(builder, model, data)
     check_stage_settings(builder, model)
+    return data, builder, model
 
 
 def _spec_file(spec: Spec) -> str | None:
@@ -162,8 +170,11 @@ def _spec_file(spec: Spec) -> str | None:
     return doc.file if doc is not None and not doc.file.endswith("<spec>") else None
 
 
-def _trained(spec: Spec, run: RunDir, history: Any) -> None:
-    """After the last `fit`: the stages as trained into `run.json`; a NaN loss fails the run."""
+def _trained(spec: Spec, run: RunDir, history: Any, fit_started: float) -> None:
+    """After the last `fit`: when it started and ended (`timings`, seconds since the epoch) and
+    the stages as trained into `run.json`; a NaN loss fails the run."""
+    fit_ended = round(time.time(), 3)
+    run.update(timings={"fit_started": round(fit_started, 3), "fit_ended": fit_ended})
     if spec.stages:
         run.update(stages=stages_record(spec, history.rows))
     _check_loss(history.nan_epoch)
@@ -191,12 +202,20 @@ def _record_inputs(spec: Spec, run: RunDir, model: Any, data: Data) -> None:
 
 
 def _fit(
-    model: Any, spec: Spec, data: Data, callbacks: list[Any], initial_epoch: int, epochs: int
+    model: Any,
+    spec: Spec,
+    data: Data,
+    callbacks: list[Any],
+    augment: Callable[[Any], Any] | None,
+    initial_epoch: int,
+    epochs: int,
 ) -> None:
     """`model.fit` from `initial_epoch` up to `epochs` (one stage) on the training split,
     validating on the validation split if any."""
     fit, batch = spec.fit, spec.fit.batch_size
-    train_data = make_dataset(data.splits["train"], spec.data, batch, spec.seed, training=True)
+    train_data = make_dataset(
+        data.splits["train"], spec.data, batch, spec.seed, training=True, augment=augment
+    )
     if fit.steps_per_epoch:  # epochs of that many batches, the data cycling as needed
         train_data = train_data.repeat()
     validation = data.splits.get("validation")
@@ -205,19 +224,20 @@ def _fit(
         validation_data = make_dataset(validation, spec.data, batch, spec.seed, training=False)
         if fit.validation_steps:
             validation_data = validation_data.repeat()
-    model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=fit.steps_per_epoch,
-        validation_steps=fit.validation_steps,
-        validation_freq=fit.validation_freq,
-        class_weight=class_weight(spec, data),
-        callbacks=callbacks,
-        shuffle=False,  # the tf.data pipeline shuffles, seeded
-        verbose=0,
-    )
+    with located_failures(data.splits.values()):
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=fit.steps_per_epoch,
+            validation_steps=fit.validation_steps,
+            validation_freq=fit.validation_freq,
+            class_weight=class_weight(spec, data),
+            callbacks=callbacks,
+            shuffle=False,  # the tf.data pipeline shuffles, seeded
+            verbose=0,
+        )
 
 
 def _evaluate_and_save(

@@ -1,6 +1,10 @@
 """Checks of the names a spec calls: layers (and, where a layer goes, `keras.applications` models
 and `ops.NAME` functions), optimizers, losses, metrics and callbacks against Keras's catalog, with
-their arguments, and `compile:` against the model's outputs."""
+their arguments, `compile:` against the model's outputs, and `data.augment`'s layers against the
+catalog and the model's inputs.
+
+Long because each family's check is a few lines around `check_call`, which they all share.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from kerascli.spec.check_weights import weights_problem
 from kerascli.spec.facts import (
     OPS_PREFIX,
     RUN_DIR_DEFAULTS,
+    SINGLE,
     argument_family,
+    inputs_by_name,
     layer_family,
     named_outputs,
     nested_family,
@@ -74,6 +80,46 @@ def check_call(
             yield ((*path, name), f"{name} needs the argument '{arg}'", True)
     for arg, value in args.items():
         yield from _check_nested(value, (*path, name, arg), lenient)
+
+
+def check_layers(calls: list[dict[str, Any]], path: KeyPath, lenient: bool) -> Iterator[Finding]:
+    """A list of layer calls applied one after the other (a Sequential model's `layers`,
+    `data.augment`): each a Keras layer or application (`check_call`), never an `ops.NAME`
+    (a function of several tensors needs a Functional node)."""
+    for i, call in enumerate(calls):
+        name, args = call_parts(call)
+        if layer_family(name) == "ops":
+            message = f"{name} is a keras.ops function: it needs a Functional node with `from`"
+            yield ((*path, i, name), message, True)
+        else:
+            yield from check_call("layers", name, args, (*path, i), lenient)
+
+
+def check_augment(spec: Spec, lenient: bool) -> Iterator[Finding]:
+    """`data.augment`: layer calls (`check_layers`) for the model's one input, or lists of
+    them by model input name."""
+    augment = spec.data.augment if spec.data is not None else None
+    if augment is None:
+        return
+    base: KeyPath = ("data", "augment")
+    names = list(inputs_by_name(spec))
+    if isinstance(augment, list):
+        if len(names) > 1:
+            message = (
+                f"the model has inputs {', '.join(names)}: give the layers of each by input name"
+            )
+            yield (base, message, True)
+        yield from check_layers(augment, base, lenient)
+        return
+    for key, calls in augment.items():
+        if names == [SINGLE]:
+            message = "the model has one input: give data.augment a list of layers"
+            yield ((*base, key), message, True)
+        elif key not in names:
+            hint = did_you_mean(key, names)
+            message = f"'{key}' is not a model input{hint}; inputs: {', '.join(names)}"
+            yield ((*base, key), message, True)
+        yield from check_layers(calls, (*base, key), lenient)
 
 
 # --- applications and ops where a layer goes ----------------------------------------------

@@ -3,9 +3,10 @@
 Runs without TensorFlow, from the generated catalog. Each concern has its module: names,
 arguments and `compile:` (`check_names`, applications and ops included), the Functional graph
 (`check_graph`), blocks and their uses (`check_blocks`), weights files (`check_weights`),
-fine-tuning stages (`check_stages`), files, columns and the data-to-model binding
-(`check_data`), callbacks' monitors (`monitor`). This module runs them and locates every finding
-in the YAML through the spec's `Document`.
+fine-tuning stages (`check_stages`), data sources, their sections, columns and the data-to-model
+binding (`check_data`; `data.augment`'s layers in `check_names`), callbacks' monitors
+(`monitor`). This module runs them and locates every finding in the YAML through the spec's
+`Document`.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from kerascli.spec.check_blocks import check_blocks
-from kerascli.spec.check_data import check_columns, check_data_model, check_files
+from kerascli.spec.check_data import check_columns, check_data_model, check_files, check_sources
 from kerascli.spec.check_graph import check_graph
-from kerascli.spec.check_names import check_call, check_compile
+from kerascli.spec.check_names import check_augment, check_call, check_compile, check_layers
 from kerascli.spec.check_stages import check_stages
 from kerascli.spec.check_weights import check_weights
 from kerascli.spec.datafile import data_header
-from kerascli.spec.facts import layer_family
 from kerascli.spec.models import Spec, call_parts
 from kerascli.spec.monitor import check_monitors
 from kerascli.spec.problems import Finding, KeyPath, Problem
@@ -36,14 +36,8 @@ def check_spec(spec: Spec, doc: Document, training: bool = True) -> list[Problem
     findings: list[Finding] = []
     model = spec.model
     if model.sequential is not None:
-        for i, call in enumerate(model.sequential.layers):
-            name, args = call_parts(call)
-            path: KeyPath = ("model", "sequential", "layers", i)
-            if layer_family(name) == "ops":
-                message = f"{name} is a keras.ops function: it needs a Functional node with `from`"
-                findings.append(((*path, name), message, True))
-                continue
-            findings += check_call("layers", name, args, path, lenient)
+        path: KeyPath = ("model", "sequential", "layers")
+        findings += check_layers(model.sequential.layers, path, lenient)
     if model.functional is not None:
         findings += check_graph(model.functional, lenient)
     findings += check_blocks(model, lenient)
@@ -54,7 +48,9 @@ def check_spec(spec: Spec, doc: Document, training: bool = True) -> list[Problem
         findings += check_monitors(spec)
         findings += check_stages(spec)
         findings += check_weights(spec)  # (a run predicts with the weights it saved)
+        findings += check_augment(spec, lenient)  # (training batches only)
     findings += check_files(spec, training)
+    findings += check_sources(spec)
     header = data_header(spec)
     findings += check_columns(spec, header)
     findings += check_data_model(spec, header)

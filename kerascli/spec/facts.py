@@ -82,11 +82,28 @@ def plugin_refs(spec: Spec) -> list[str]:
     return refs
 
 
-DATA_FORMATS = ("csv", "tsv", "npz", "npy")
+DATA_FORMATS = ("csv", "tsv", "npz", "npy", "parquet", "tfrecord", "images", "text")
+"""The formats `data.format` names (`kerascli.spec.data_spec.Format`)."""
 TABULAR = ("csv", "tsv")
 """The formats read as named columns under a header row (the others hold named arrays)."""
+FOLDERS = ("images", "text")
+"""The formats of a folder with a subfolder per class."""
+STREAMED = ("parquet", "tfrecord", "images", "text")
+"""The formats that are always streamed through tf.data, never read whole into memory."""
 DATA_FILE_KEYS = ("path", "train", "validation", "test")
-"""The keys of `data:` that name a data file."""
+"""The keys of `data:` that name a data source (a file, a glob, a folder or a remote path)."""
+_EXTENSIONS = {
+    "csv": "csv",
+    "txt": "csv",
+    "tsv": "tsv",
+    "npz": "npz",
+    "npy": "npy",
+    "parquet": "parquet",
+    "pq": "parquet",
+    "tfrecord": "tfrecord",
+    "tfrecords": "tfrecord",
+    "tfrec": "tfrecord",
+}
 
 
 def is_tabular(fmt: str | None) -> bool:
@@ -94,19 +111,52 @@ def is_tabular(fmt: str | None) -> bool:
     return fmt in TABULAR
 
 
+def has_columns(fmt: str | None) -> bool:
+    """Whether a source of format `fmt` is a table of named columns (CSV, TSV, Parquet)."""
+    return fmt in (*TABULAR, "parquet")
+
+
+def is_remote(source: str | Path) -> bool:
+    """Whether a data source is a URL TensorFlow's file systems read (`gs://...`), not a local
+    path: it is never made absolute, nor looked for on the local disk."""
+    return "://" in str(source)
+
+
+def is_glob(source: str | Path) -> bool:
+    """Whether a data source is a glob pattern (`shards/*.csv`, `part-0000[0-4].parquet`)."""
+    return any(char in str(source) for char in "*?[")
+
+
 def format_of(path: str | Path, declared: str | None = None) -> str | None:
-    """`csv`, `tsv`, `npz` or `npy`, from `declared` or the file extension (`.txt` is CSV);
-    `None` where the extension does not tell."""
+    """A file's format, from `declared` or the extension (`.txt` is CSV, `.pq` Parquet, a name
+    with `.tfrecord` in it TFRecord); `None` where the extension does not tell."""
     if declared:
         return declared
-    suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix in DATA_FORMATS:
-        return suffix
-    return "csv" if suffix == "txt" else None
+    name = Path(str(path)).name.lower()
+    suffix = name.rsplit(".", 1)[-1] if "." in name else ""
+    if suffix in _EXTENSIONS:
+        return _EXTENSIONS[suffix]
+    return "tfrecord" if ".tfrecord" in name else None
+
+
+def source_format(data: DataSpec, source: str | Path | None = None) -> str | None:
+    """The format of a data source of `data` (its training source by default): `data.format`;
+    a folder read by `data.images` (no `column`) is `images`, by `data.text` `text`; TFRecord
+    with `data.tfrecord`; else the extension's (`format_of`). `None` where nothing tells."""
+    if data.format:
+        return data.format
+    if data.images is not None and data.images.column is None:
+        return "images"
+    if data.text is not None:
+        return "text"
+    if data.tfrecord is not None:
+        return "tfrecord"
+    source = source if source is not None else training_file(data)
+    return format_of(source) if source is not None else None
 
 
 def file_format(path: str | Path, declared: str | None = None) -> str:
-    """`csv`, `tsv`, `npz` or `npy`, from `declared` or the file extension.
+    """A file's format, from `declared` or the file extension (`format_of`).
 
     Raises:
         DataError: the extension does not tell and nothing is declared.
@@ -115,6 +165,31 @@ def file_format(path: str | Path, declared: str | None = None) -> str:
     if found is None:
         raise DataError("cannot tell the format from the extension; set data.format", str(path))
     return found
+
+
+def data_format(data: DataSpec, source: str | Path) -> str:
+    """The format of data source `source` of `data` (`source_format`).
+
+    Raises:
+        DataError: nothing tells the format.
+    """
+    found = source_format(data, source)
+    if found is None:
+        raise DataError("cannot tell the format from the extension; set data.format", str(source))
+    return found
+
+
+def streams(data: DataSpec) -> bool:
+    """Whether `data` is streamed through tf.data rather than read into memory: `data.stream`,
+    a format that always streams (`STREAMED`), image paths in a column, or a source that is a
+    glob or a remote path."""
+    sources = [getattr(data, key) for key in DATA_FILE_KEYS if getattr(data, key) is not None]
+    return (
+        data.stream
+        or source_format(data) in STREAMED
+        or data.images is not None
+        or any(is_glob(source) or is_remote(source) for source in sources)
+    )
 
 
 def training_file(data: DataSpec) -> str | None:
@@ -295,9 +370,18 @@ def written_targets(data: DataSpec) -> list[str]:
 
 def implied_feature_columns(data: DataSpec, header: list[str]) -> list[str]:
     """The input columns of a one-input model whose spec names none (no `data.features` nor
-    `data.inputs`): every column of the training file's `header` but the targets, in its order."""
-    taken = written_targets(data)
+    `data.inputs`): every column of the training file's `header` but the targets, the sample
+    weights and the split key, in its order."""
+    taken = [*written_targets(data), *not_features(data)]
     return [column for column in header if column not in taken]
+
+
+def not_features(data: DataSpec) -> list[str]:
+    """Columns that `data` gives a role other than an input's or a target's: `sample_weight`,
+    `split.key`, `images.column`."""
+    named = [data.sample_weight, data.split.key if data.split is not None else None]
+    named.append(data.images.column if data.images is not None else None)
+    return [name for name in named if name is not None]
 
 
 def implied_input(spec: Spec, data: DataSpec, fmt: str | None) -> bool:
@@ -308,7 +392,7 @@ def implied_input(spec: Spec, data: DataSpec, fmt: str | None) -> bool:
         data.inputs is None
         and data.features is None
         and len(inputs_by_name(spec)) == 1
-        and is_tabular(fmt)
+        and has_columns(fmt)
     )
 
 
@@ -388,7 +472,7 @@ def binding_problems(
         where: KeyPath = ("data", "features") if data.features is not None else ("data",)
         message = f"the model has inputs {', '.join(inputs)}: map each with data.inputs"
         yield (where, message, data.features is None)
-    elif data.features is None and fmt is not None and not is_tabular(fmt):
+    elif data.features is None and fmt is not None and not has_columns(fmt):
         yield (("data",), "name the features array with data.features", True)
     if not targets:
         return

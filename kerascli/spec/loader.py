@@ -14,6 +14,7 @@ from kerascli.spec.checks import check_spec
 from kerascli.spec.facts import (
     DATA_FILE_KEYS,
     is_file_ref,
+    is_remote,
     is_weights_file,
     subclass_source,
     with_subclass_source,
@@ -84,7 +85,7 @@ def _base_dir(doc: Document, path: KeyPath) -> Path:
 
 
 def _absolute(doc: Document, path: KeyPath, value: str) -> str:
-    if Path(value).is_absolute():
+    if Path(value).is_absolute() or is_remote(value):
         return value
     return str((_base_dir(doc, path) / value).resolve())
 

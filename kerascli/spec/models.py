@@ -30,115 +30,22 @@ from pydantic import (
     model_validator,
 )
 
-from kerascli.spec.facts import (
-    OPS_PREFIX,
-    is_file_ref,
-    positional_arguments,
-    subclass_source,
-    takes_positional,
+from kerascli.spec.calls import CLASS_WORDS as CLASS_WORDS
+from kerascli.spec.calls import FAMILY_KEY as FAMILY_KEY
+from kerascli.spec.calls import (
+    CallbackCall,
+    LayerCall,
+    MetricCall,
+    OptimizerCall,
+    Strict,
+    _plugin_ref,
+    call_arguments,
 )
-
-_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-# Last parts of a dotted name that say "a file of another kind", not a module: `net.txt`.
-_NOT_MODULES = frozenset(
-    {"txt", "yaml", "yml", "toml", "cfg", "ini", "ipynb", "pyc", "pyi", "pyw", "pkl", "zip", "whl"}
-)
-PLUGIN_WORDS = "expected a Python file 'path/to/file.py' or a module name 'package.module'"
-CLASS_WORDS = "expected 'path/to/file.py:ClassName' or 'package.module:ClassName'"
-
-
-def is_plugin_ref(ref: str) -> bool:
-    """Whether `ref` has the form of a plugin: a `.py` file path or a dotted module name.
-
-    Only the form: nothing is imported, and files are looked for later. `my plugin.txt`,
-    `plugins/net` and `net.txt` are neither.
-    """
-    if is_file_ref(ref):
-        return ref.endswith(".py")
-    return _MODULE.fullmatch(ref) is not None and ref.rsplit(".", 1)[-1] not in _NOT_MODULES
-
-
-def _plugin_ref(value: str) -> str:
-    if not value.strip():
-        raise ValueError("plugin entries must not be empty")
-    if not is_plugin_ref(value):
-        raise ValueError(PLUGIN_WORDS)
-    return value
-
-
-CALL_EXAMPLE = "a class name such as 'Flatten', or one class name with its arguments such as {Dense: {units: 10}}"
-
-
-def _to_call(value: Any) -> dict[str, dict[str, Any]]:
-    if isinstance(value, str) and value:
-        return {value: {}}
-    if isinstance(value, dict) and len(value) == 1:
-        ((name, args),) = value.items()
-        if not isinstance(name, str):
-            raise ValueError(f"expected {CALL_EXAMPLE}")
-        return {name: call_arguments(name, args)}
-    if isinstance(value, dict):
-        raise ValueError(f"expected one class name, got {len(value)} keys: {', '.join(value)}")
-    raise ValueError(f"expected {CALL_EXAMPLE}, got {type(value).__name__} {value!r}")
-
-
-def call_arguments(name: str, args: Any) -> dict[str, Any]:
-    """A call's arguments as a mapping: `None` is none, and a list gives positional arguments
-    where Keras's signature of `name` has them (`Conv2D: [32, 3]`)."""
-    if args is None:
-        return {}
-    if isinstance(args, list):
-        return positional_arguments(name, args)
-    if not isinstance(args, dict):
-        raise ValueError(
-            f"the arguments of {name} must be a mapping such as {{units: 10}} or a list of "
-            f"positional arguments, got {type(args).__name__} {args!r}"
-        )
-    return args
-
-
-FAMILY_KEY = "x-kerascli-family"
-"""JSON Schema key naming the Keras family of a call (`kerascli schema` fills in its names)."""
-
-
-def _call_schema(family: str | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {
-        "anyOf": [
-            {"type": "string"},
-            {
-                "type": "object",
-                "minProperties": 1,
-                "maxProperties": 1,
-                "additionalProperties": {"type": ["object", "array", "null"]},
-            },
-        ]
-    }
-    return {**schema, FAMILY_KEY: family} if family else schema
-
-
-_CallDict = dict[str, dict[str, Any]]
-Call = Annotated[_CallDict, PlainValidator(_to_call), WithJsonSchema(_call_schema())]
-LayerCall = Annotated[_CallDict, PlainValidator(_to_call), WithJsonSchema(_call_schema("layers"))]
-OptimizerCall = Annotated[
-    _CallDict, PlainValidator(_to_call), WithJsonSchema(_call_schema("optimizers"))
-]
-MetricCall = Annotated[_CallDict, PlainValidator(_to_call), WithJsonSchema(_call_schema("metrics"))]
-CallbackCall = Annotated[
-    _CallDict, PlainValidator(_to_call), WithJsonSchema(_call_schema("callbacks"))
-]
-"""A call: `{ClassName: {arg: value}}` (a bare `ClassName` is read as `{ClassName: {}}`)."""
-
-
-def call_parts(call: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    """Split a normalised call into its class name and its arguments."""
-    ((name, args),) = call.items()
-    return name, args
-
-
-class Strict(BaseModel):
-    """Base of every spec section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+from kerascli.spec.calls import call_parts as call_parts
+from kerascli.spec.calls import is_plugin_ref as is_plugin_ref
+from kerascli.spec.data_spec import Columns as Columns
+from kerascli.spec.data_spec import DataSpec as DataSpec
+from kerascli.spec.facts import OPS_PREFIX, subclass_source, takes_positional
 
 
 class InputSpec(Strict):
@@ -570,111 +477,6 @@ class FitSpec(Strict):
     )
     validation_freq: PositiveInt = Field(1, description="Validate every N epochs. Defaults to 1.")
     initial_epoch: int = Field(0, ge=0, description="Epoch to start from. Defaults to 0.")
-
-
-class SplitSpec(Strict):
-    """Seeded split of one data file into train / validation / test by fractions."""
-
-    validation: float = Field(
-        0.0, ge=0.0, lt=1.0, description="Fraction for validation. Defaults to 0.", examples=[0.2]
-    )
-    test: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description="Fraction held out for testing. Defaults to 0.",
-        examples=[0.2],
-    )
-    stratify: bool = Field(
-        False, description="Keep class proportions in every split. Defaults to `false`."
-    )
-
-    @model_validator(mode="after")
-    def _leaves_training_data(self) -> SplitSpec:
-        if self.validation + self.test >= 1.0:
-            raise ValueError(
-                "validation + test must leave data to train on (sum < 1), "
-                f"got {self.validation} + {self.test}"
-            )
-        return self
-
-
-Columns = str | list[str]
-
-
-class DataSpec(Strict):
-    """Where the data comes from and how it feeds the model (built on tf.data).
-
-    Either `path` (one file, split by `split`) or `train` (with optional
-    `validation` and `test` files). For CSV, `features`/`target` are column
-    names; for NPZ, they are array keys. Multi-input/output models map each
-    input and output name with `inputs:` and `outputs:`.
-    """
-
-    path: str | None = Field(
-        None,
-        description="One data file (CSV, TSV, NPZ, NPY), split by `split`; relative to the spec.",
-        examples=["data/iris.csv"],
-    )
-    train: str | None = Field(
-        None, description="The training file (instead of `path`).", examples=["data/train.csv"]
-    )
-    validation: str | None = Field(
-        None, description="The validation file (with `train`).", examples=["data/val.csv"]
-    )
-    test: str | None = Field(
-        None, description="The test file (with `train`).", examples=["data/test.csv"]
-    )
-    format: Literal["csv", "tsv", "npz", "npy"] | None = Field(
-        None, description="File format. Defaults to the file's extension."
-    )
-    features: Columns | None = Field(
-        None,
-        description="Input columns (CSV) or array key (NPZ) of a one-input model.",
-        examples=[["sepal_length", "sepal_width"], "images"],
-    )
-    target: Columns | None = Field(
-        None,
-        description="Target column(s) or array key; class names are encoded for you.",
-        examples=["species"],
-    )
-    inputs: dict[str, Columns] | None = Field(
-        None,
-        description="Columns or array key of each named model input.",
-        examples=[{"measures": ["sepal_length", "sepal_width"]}],
-    )
-    outputs: dict[str, Columns] | None = Field(
-        None,
-        description="Target column(s) or array key of each named model output.",
-        examples=[{"species": "species"}],
-    )
-    split: SplitSpec | None = Field(
-        None,
-        description="Seeded fractions of `path` held out for validation and test.",
-        examples=[{"validation": 0.2, "test": 0.2, "stratify": True}],
-    )
-    shuffle: bool | PositiveInt = Field(
-        True, description="Shuffle the training data; an int sets the buffer size."
-    )
-    cache: bool = Field(True, description="Cache the dataset in memory. Defaults to `true`.")
-    prefetch: Literal["autotune"] | PositiveInt | Literal[False] = Field(
-        "autotune",
-        description="Batches to prefetch, `autotune` or `false`. Defaults to `autotune`.",
-    )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> DataSpec:
-        if (self.path is None) == (self.train is None):
-            raise ValueError("give exactly one of 'path' (split by fractions) or 'train'")
-        if self.path is not None and (self.validation or self.test):
-            raise ValueError("with 'path', use 'split' for validation/test, not file names")
-        if self.train is not None and self.split is not None:
-            raise ValueError("'split' applies to 'path'; with 'train' give validation/test files")
-        if self.features is not None and self.inputs is not None:
-            raise ValueError("give 'features' (one input) or 'inputs' (named inputs), not both")
-        if self.target is not None and self.outputs is not None:
-            raise ValueError("give 'target' (one output) or 'outputs' (named outputs), not both")
-        return self
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one directory name under runs/

@@ -83,7 +83,27 @@ ALWAYS: dict[str, dict[str, Any]] = {
             {"if": {"required": ["path"]}, "then": {"not": {"required": ["validation"]}}},
             {"if": {"required": ["path"]}, "then": {"not": {"required": ["test"]}}},
             {"if": {"required": ["train"]}, "then": {"not": {"required": ["split"]}}},
+            # One reader section: images, text or tfrecord.
+            {"not": {"required": ["images", "text"]}},
+            {"not": {"required": ["images", "tfrecord"]}},
+            {"not": {"required": ["text", "tfrecord"]}},
         ]
+    },
+    # A stream splits by a key's values or by whole files, not both.
+    "SplitSpec": {
+        "not": {
+            "required": ["key", "by_file"],
+            "properties": {"key": {"type": "string"}, "by_file": {"const": True}},
+        }
+    },
+    "ImagesSpec": {
+        "not": {
+            "required": ["crop_to_aspect_ratio", "pad_to_aspect_ratio"],
+            "properties": {
+                "crop_to_aspect_ratio": {"const": True},
+                "pad_to_aspect_ratio": {"const": True},
+            },
+        }
     },
     # One layer: a `reuse` or `block` node has none of its own; any other node has one
     # besides `from` (and `call`).
@@ -319,6 +339,21 @@ def _known_names() -> dict[str, Any]:
                 }
             },
             "callbacks": {"items": _ref("KnownCallback")},
+            "data": {"properties": {"augment": _known_augment()}},
+        },
+    }
+
+
+def _known_augment() -> dict[str, Any]:
+    """`data.augment`'s layers name Keras layers: a list, lists by input name, or one call."""
+    layers = {"items": _ref("KnownLayer")}
+    return {
+        "if": {"type": "array"},
+        "then": layers,
+        "else": {
+            "if": {"type": "object", "additionalProperties": {"type": "array"}},
+            "then": {"additionalProperties": layers},
+            "else": _ref("KnownLayer"),
         },
     }
 
@@ -338,6 +373,9 @@ def spec_schema() -> dict[str, Any]:
             {"type": "null"},
         ],
     }
+    # `data.augment` may be one layer call written without a list (`DataSpec._augment_lists`).
+    augment = relaxed["DataSpec"]["properties"]["augment"]
+    augment["anyOf"].insert(2, {"type": "object", "maxProperties": 1, "allOf": [_ref("Layer")]})
     # A base file used through `extends` may leave `name` to the specs that extend it; a file
     # cannot tell here whether it is one, so `name` is never required (the loader checks it).
     overlay = complete["CompleteSpec"]

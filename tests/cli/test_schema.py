@@ -297,6 +297,62 @@ BROKEN: dict[str, tuple[str, Change, tuple[Any, ...], str]] = {
         ("model", "subclass"),
         "not",
     ),
+    # -- data sources (issue 10) ------------------------------------------------------------
+    "unknown augment layer": (
+        "mlp",
+        _set(("data", "augment"), ["RandomFlp"]),
+        ("data", "augment", 0),
+        "enum",
+    ),
+    "unknown augment layer by input name": (
+        "functional",
+        _set(("data", "augment"), {"sepal": [{"RandomZom": {"height_factor": 0.1}}]}),
+        ("data", "augment", "sepal", 0),
+        "enum",
+    ),
+    "misspelt augment argument": (
+        "mlp",
+        _set(("data", "augment"), [{"RandomFlip": {"mod": "horizontal"}}]),
+        ("data", "augment", 0, "RandomFlip"),
+        "additionalProperties",
+    ),
+    "images and text": (
+        "mlp",
+        lambda d: d["data"].update(images={"image_size": [8, 8]}, text={}),
+        ("data",),
+        "not",
+    ),
+    "unknown color mode": (
+        "mlp",
+        _set(("data", "images"), {"image_size": [8, 8], "color_mode": "rbg"}),
+        ("data", "images", "color_mode"),
+        "enum",
+    ),
+    "image size of one number": (
+        "mlp",
+        _set(("data", "images"), {"image_size": [8]}),
+        ("data", "images", "image_size"),
+        "minItems",
+    ),
+    "unknown TFRecord dtype": (
+        "mlp",
+        _set(("data", "tfrecord"), {"features": {"x": {"dtype": "float64"}}}),
+        ("data", "tfrecord", "features", "x", "dtype"),
+        "enum",
+    ),
+    "unknown column type": (
+        "mlp",
+        _set(("data", "columns"), {"species": "text"}),
+        ("data", "columns", "species"),
+        "enum",
+    ),
+    "split by key and by file": (
+        "mlp",
+        lambda d: d["data"]["split"].update(key="species", by_file=True),
+        ("data", "split"),
+        "not",
+    ),
+    "unknown cache": ("mlp", _set(("data", "cache"), "ssd"), ("data", "cache"), "enum"),
 }
 
 
@@ -382,6 +438,62 @@ ACCEPTED: dict[str, tuple[str, Change]] = {
     "shared layer node": (
         "functional",
         _set((*FUN, "petal_norm"), {"reuse": "sepal_norm", "from": "petal"}),
+    ),
+    "augment layers": (
+        "mlp",
+        _set(("data", "augment"), [{"RandomFlip": {"mode": "horizontal"}}, "RandomContrast"]),
+    ),
+    "augment layers by input name": (
+        "functional",
+        _set(("data", "augment"), {"sepal": [{"GaussianNoise": {"stddev": 0.1}}]}),
+    ),
+    "one augment call without a list": (
+        "mlp",
+        _set(("data", "augment"), {"GaussianNoise": {"stddev": 0.1}}),
+    ),
+    "a streamed table's keys": (
+        "mlp",
+        lambda d: d["data"].update(
+            stream=True,
+            columns={"species": "string"},
+            missing={"sepal_length": 0},
+            sample_weight="sepal_width",
+            shuffle=1000,
+            cache="disk",
+            parallel=4,
+            prefetch=False,
+            adapt_rows=None,
+            split={"validation": 0.2, "key": "species", "by_file": False},
+        ),
+    ),
+    "an image folder": (
+        "mlp",
+        _set(
+            ("data",),
+            {
+                "path": "images",
+                "images": {"image_size": [28, 28], "color_mode": "grayscale"},
+                "split": {"validation": 0.2, "stratify": True},
+            },
+        ),
+    ),
+    "TFRecord shards": (
+        "mlp",
+        _set(
+            ("data",),
+            {
+                "path": "gs://bucket/shards/*.tfrecord",
+                "features": "pixels",
+                "target": "label",
+                "tfrecord": {
+                    "features": {
+                        "pixels": {"dtype": "float32", "shape": [4]},
+                        "label": {"dtype": "int64", "default": 0},
+                    },
+                    "compression": "GZIP",
+                },
+            },
+        ),
     ),
 }
 

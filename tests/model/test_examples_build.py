@@ -151,6 +151,47 @@ def reverse_seq2seq() -> keras.Model:
     return keras.Model([source, decoder_input], target)
 
 
+def wine_parquet() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((13,)),
+            keras.layers.Normalization(),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+def digits_folder() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.3),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def texts_folder() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((), dtype="string"),
+            keras.layers.TextVectorization(max_tokens=200, output_sequence_length=16),
+            keras.layers.Embedding(200, 16),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
 BY_HAND: dict[str, Callable[[], keras.Model]] = {
     f.__name__: f
     for f in (
@@ -164,6 +205,9 @@ BY_HAND: dict[str, Callable[[], keras.Model]] = {
         digits_resnet_blocks,
         digits_transfer,
         reverse_seq2seq,
+        digits_folder,
+        texts_folder,
+        wine_parquet,
     )
 }
 

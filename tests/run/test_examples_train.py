@@ -19,6 +19,8 @@ from kerascli.spec import load_spec
 
 from .conftest import SPECS
 from .test_examples_architectures import TRAINED
+from .test_examples_folders import TRAINED as FOLDERS_TRAINED
+from .test_examples_tables import TRAINED_TABLES
 
 # spec stem -> (epochs of the short run, {test metric: (">=" or "<=", threshold)})
 SHORT_RUNS: dict[str, tuple[int, dict[str, tuple[str, float]]]] = {
@@ -86,7 +88,7 @@ def _callbacks_left_their_files(run: Path) -> None:
 
 
 def test_every_shipped_example_is_trained() -> None:
-    trained = [*SHORT_RUNS, "iris_mlp", *TRAINED]  # TRAINED: in test_examples_architectures
+    trained = [*SHORT_RUNS, "iris_mlp", *TRAINED, *FOLDERS_TRAINED, *TRAINED_TABLES]
     assert sorted(p.stem for p in SPECS.glob("*.yaml")) == sorted(trained)
 
 

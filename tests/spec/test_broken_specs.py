@@ -238,6 +238,27 @@ EXPECTED: dict[str, list[str]] = {
         "8:28: data.features[1]: no column 'sepal_widht' in iris.csv (did you mean"
         " 'sepal_width' or ..."
     ],
+    # -- data sources: folders, TFRecord, streams, augmentation ----------------------------
+    "data_augment_unknown_layer": [
+        "11:7: data.augment[1].GaussianNoize: unknown layer 'GaussianNoize' (did you mean"
+        " 'GaussianNoise' or 'GaussianDropout'?)"
+    ],
+    "data_folder_not_found": ["7:9: data.path: folder not found: {dir}/digit_images"],
+    "data_image_size": [
+        "10:17: data.images.image_size: data.images.image_size [32, 32] makes images of shape"
+        " [32, 32, 1]; the model input has shape [28, 28, 1]: give image_size [28, 28]"
+    ],
+    "data_tfrecord_features": [
+        "13:13: data.features: feature 'pixels' of shape [4] holds 4 values; the input of shape"
+        " [8] needs 8",
+        "14:11: data.target: no feature 'labels' in data.tfrecord.features (did you mean 'label'?)",
+    ],
+    "data_stream_split": [
+        "10:38: data.split.stratify: a stream splits by hash; stratify needs data in memory or a"
+        " folder: remove stratify (a hash split keeps class proportions in expectation)",
+        "10:44: data.split.by_file: split.by_file splits the files of a glob; data.path is one"
+        " file",
+    ],
     # -- Keras build errors (validate --deep) --------------------------------------------
     "deep_conv_on_flat_input": [
         "9:9: model.sequential.layers[1].Conv2D: cannot add Conv2D after Dense (layers[0]): Input 0 ..."
