@@ -34,7 +34,7 @@ from kerascli.data.model_arrays import Split, located
 from kerascli.data.partition import split_indices
 from kerascli.data.read import class_names
 from kerascli.data.stream import CHUNK_ROWS, Chunk, Stream
-from kerascli.spec.check_data import folder_problems
+from kerascli.spec.check_sources import folder_problems
 from kerascli.spec.data_spec import DataSpec, ImagesSpec, TextSpec
 from kerascli.spec.facts import (
     SINGLE,

@@ -19,7 +19,7 @@ import numpy as np
 from kerascli.data.model_arrays import encode_targets, located
 from kerascli.data.read import read_table, text
 from kerascli.data.table import CsvColumns, Table
-from kerascli.spec.check_data import CHANNELS
+from kerascli.spec.check_sources import CHANNELS
 from kerascli.spec.data_spec import DataSpec, ImagesSpec
 from kerascli.spec.facts import SINGLE, is_glob, is_remote
 from kerascli.spec.models import Spec

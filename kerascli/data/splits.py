@@ -18,7 +18,7 @@ from kerascli.data.model_arrays import (
 from kerascli.data.partition import split_indices as split_indices
 from kerascli.data.partition import split_parts
 from kerascli.data.stream import Stream, take
-from kerascli.spec.check_data import split_problems
+from kerascli.spec.check_sources import split_problems
 from kerascli.spec.data_spec import DataSpec
 from kerascli.spec.facts import source_format, streams
 from kerascli.spec.models import Spec

@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from kerascli.spec.check_blocks import check_blocks
-from kerascli.spec.check_data import check_columns, check_data_model, check_files, check_sources
+from kerascli.spec.check_data import check_columns, check_data_model, check_files
 from kerascli.spec.check_graph import check_graph
 from kerascli.spec.check_names import check_augment, check_call, check_compile, check_layers
+from kerascli.spec.check_sources import check_sources
 from kerascli.spec.check_stages import check_stages
 from kerascli.spec.check_weights import check_weights
 from kerascli.spec.datafile import data_header
