@@ -161,7 +161,12 @@ def predict(
     keep: KeepOpt = None,
     batch_size: Annotated[
         int | None,
-        typer.Option("--batch-size", min=1, help="Rows per batch. Defaults to fit.batch_size."),
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Rows per batch. Defaults to as many rows as hold 4 MiB of inputs, between "
+            "fit.batch_size and 8192.",
+        ),
     ] = None,
     spec: BareSpecOpt = None,
     trust: TrustOpt = False,

@@ -3,7 +3,6 @@ TensorFlow's file systems (`gs://`), opened as binary files; the files of a spli
 
 from __future__ import annotations
 
-import glob
 import io
 import os
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import numpy as np
 
 from kerascli.data.model_arrays import located
 from kerascli.data.partition import hashed_part
+from kerascli.spec.datafile import glob_files
 from kerascli.spec.facts import is_glob, is_remote
 from kerascli.spec.models import DataSpec, Spec
 from kerascli.spec.problems import DataError, KerasCliError, cause_line
@@ -29,7 +29,7 @@ def source_files(source: str) -> list[str]:
     """
     with file_errors(source):
         if is_glob(source):
-            found = sorted(_gfile().glob(source)) if is_remote(source) else _local_glob(source)
+            found = sorted(_gfile().glob(source)) if is_remote(source) else glob_files(source)
             if not found:
                 raise DataError("no file matches this glob", source)
             return found
@@ -44,10 +44,6 @@ def source_files(source: str) -> list[str]:
             "not a regular file (a directory, device or pipe): a data file must be a file", source
         )
     return [source]
-
-
-def _local_glob(pattern: str) -> list[str]:
-    return sorted(path for path in glob.glob(pattern, recursive=True) if os.path.isfile(path))
 
 
 def part_files(spec: Spec, data: DataSpec, source: str, part: str | None) -> list[str]:

@@ -12,7 +12,6 @@ Long because it is one reader: listing, labels and the stream, each a few short 
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from kerascli.data.read import class_names
 from kerascli.data.stream import CHUNK_ROWS, Chunk, Stream
 from kerascli.spec.check_sources import folder_problems
 from kerascli.spec.data_spec import DataSpec, ImagesSpec, TextSpec
+from kerascli.spec.datafile import glob_files
 from kerascli.spec.facts import (
     SINGLE,
     data_format,
@@ -216,7 +216,7 @@ def _unlabeled(source: str, kind: str, follow: bool) -> Listing:
 
             matches = sorted(tf.io.gfile.glob(source))
         else:
-            matches = sorted(p for p in glob.glob(source, recursive=True) if os.path.isfile(p))
+            matches = glob_files(source)
         files = [p for p in matches if p.lower().endswith(extensions)]
         if not files:
             raise DataError(f"no {what} match this glob", source)

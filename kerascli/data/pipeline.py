@@ -20,8 +20,8 @@ from kerascli.data.model_arrays import Arrays, Split
 from kerascli.data.stream import Stream, join, located_failures, parts, rows, take
 from kerascli.spec.models import DataSpec
 
-STREAM_SHUFFLE = 10_000
-"""Rows a stream's shuffle buffer holds unless `data.shuffle` sets it."""
+STREAM_SHUFFLE = 262_144
+"""Rows of a table stream shuffled together unless `data.shuffle` sets it (four chunks)."""
 
 
 def make_dataset(
@@ -46,29 +46,27 @@ def make_dataset(
     import tensorflow as tf
 
     data = data or DataSpec(path="-")
-    if isinstance(split, Stream) and split.elements is None and _batched_in_numpy(data):
-        shuffle = training and data.shuffle is True
-        dataset = _prefetched(stream_batches(split, batch_size, shuffle, seed), data)
+    streamed = isinstance(split, Stream)
+    cached = _cache_kind(data, streamed)
+    if isinstance(split, Stream) and split.elements is None and cached is None:
+        pool = _shuffle_buffer(split, data) if training and data.shuffle else 0
+        dataset = _prefetched(stream_batches(split, batch_size, pool, seed), data)
         return _augmented(dataset, data, augment) if training else dataset
+    # a stream that shuffles itself (a folder's file list) does not when cached: the cache
+    # would replay its first order; the buffer below shuffles the cached elements instead
+    shuffled = isinstance(split, Stream) and split.shuffles_itself and cached is None
     if isinstance(split, Stream):
-        dataset = split.dataset(training, seed)
+        dataset = split.dataset(training and shuffled, seed)
     else:
         dataset = tf.data.Dataset.from_tensor_slices(parts(split))
-    dataset = _cache(dataset, data, isinstance(split, Stream), cache_dir)
-    if training and data.shuffle and not (isinstance(split, Stream) and split.shuffles_itself):
+    dataset = _cache(dataset, cached, cache_dir)
+    if training and data.shuffle and not shuffled:
         buffer = _shuffle_buffer(split, data)
         dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     if training:
         dataset = _augmented(dataset, data, augment)
     return _prefetched(dataset, data)
-
-
-def _batched_in_numpy(data: DataSpec) -> bool:
-    """Whether a table stream is batched from its chunks in numpy (`stream_batches`): unless it
-    is cached (tf.data caches elements) or `shuffle` asks for a buffer of a given size."""
-    cache = data.cache if data.cache is not None else False
-    return cache is False and isinstance(data.shuffle, bool)
 
 
 def _augmented(dataset: Any, data: DataSpec, augment: Callable[[Any], Any] | None) -> Any:
@@ -93,10 +91,14 @@ def _prefetched(dataset: Any, data: DataSpec) -> Any:
     return dataset.prefetch(int(data.prefetch)) if data.prefetch else dataset
 
 
-def stream_batches(stream: Stream, batch_size: int, shuffle: bool, seed: int | None) -> Any:
-    """A table stream's batches, made in numpy from its chunks (no per-row tf.data work): the
-    rows of each chunk in a seeded permutation, new each epoch, when `shuffle`; the rows a chunk
-    leaves over start the next batch. Every batch but the last holds `batch_size` rows."""
+def stream_batches(stream: Stream, batch_size: int, pool: int, seed: int | None) -> Any:
+    """A table stream's batches, made in numpy from its chunks (no per-row tf.data work).
+
+    With `pool` (rows, > 0) the rows are shuffled: chunks gather into a pool of `pool` rows,
+    whose rows are permuted (seeded, new each epoch) and half of them batched, the rest staying
+    for the next chunk's rows to mix with — a shuffle buffer of `pool` rows. Every batch but
+    the last holds `batch_size` rows.
+    """
     import tensorflow as tf
 
     signature = stream.signature()
@@ -104,38 +106,57 @@ def stream_batches(stream: Stream, batch_size: int, shuffle: bool, seed: int | N
 
     def generate() -> Iterator[Any]:
         rng = np.random.default_rng([seed or 0, next(epochs)])
-        rest: Split | None = None
+        pending: Split | None = None
         for chunk in stream.guarded(stream.chunks()):
-            split, start = chunk.split, 0
-            if shuffle:
+            split = chunk.split if pending is None else join(pending, chunk.split)
+            if pool and split.rows < pool:
+                pending = split
+                continue
+            keep = 0
+            if pool:
                 split = take(split, rng.permutation(split.rows))
-            if rest is not None:  # complete the batch the last chunk began
-                start = min(batch_size - rest.rows, split.rows)
-                rest = join(rest, rows(split, 0, start))
-                if rest.rows < batch_size:
-                    continue
-                yield parts(rest)
-                rest = None
-            while start + batch_size <= split.rows:
-                yield parts(rows(split, start, start + batch_size))
-                start += batch_size
-            rest = rows(split, start, split.rows) if start < split.rows else None
-        if rest is not None:
-            yield parts(rest)
+                keep = pool // 2
+            ready = (split.rows - keep) // batch_size * batch_size
+            yield from _batches(rows(split, 0, ready), batch_size)
+            pending = rows(split, ready, split.rows)
+        if pending is not None and pending.rows:
+            if pool:
+                pending = take(pending, rng.permutation(pending.rows))
+            yield from _batches(pending, batch_size)
 
     return tf.data.Dataset.from_generator(generate, output_signature=signature)
 
 
+def _batches(split: Split, batch_size: int) -> Iterator[Any]:
+    for start in range(0, split.rows, batch_size):
+        yield parts(rows(split, start, min(start + batch_size, split.rows)))
+
+
 def _shuffle_buffer(split: Split | Stream, data: DataSpec) -> int:
+    """Rows shuffled together: `data.shuffle` when a number; else every row of arrays in memory
+    or of a cached folder (its decoded images are in the cache already), `STREAM_SHUFFLE` rows
+    of a table stream."""
     if data.shuffle is not True:
         return int(data.shuffle)
-    return split.rows if isinstance(split, Split) else STREAM_SHUFFLE
+    if isinstance(split, Split):
+        return split.rows
+    if split.shuffles_itself and split.rows is not None:
+        return split.rows
+    return STREAM_SHUFFLE
 
 
-def _cache(dataset: Any, data: DataSpec, stream: bool, cache_dir: str | Path | None) -> Any:
-    """`data.cache`: memory (`true`, the default for arrays), disk, or none (a stream's)."""
+def _cache_kind(data: DataSpec, stream: bool) -> str | None:
+    """`data.cache` as `memory`, `disk` or `None`: memory by default for arrays, none for a
+    stream."""
     cache = data.cache if data.cache is not None else not stream
     if cache is True or cache == "memory":
+        return "memory"
+    return "disk" if cache == "disk" else None
+
+
+def _cache(dataset: Any, cache: str | None, cache_dir: str | Path | None) -> Any:
+    """The dataset cached after its first pass, in memory or in a file (`_cache_kind`)."""
+    if cache == "memory":
         return dataset.cache()
     if cache == "disk":
         if cache_dir is None:  # a temporary folder, removed when the process ends

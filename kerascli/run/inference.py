@@ -17,12 +17,13 @@ from typing import Any, TextIO
 import numpy as np
 
 from kerascli.data import load_data
-from kerascli.data.model_arrays import Arrays, Split
+from kerascli.data.model_arrays import Split
 from kerascli.data.pipeline import make_dataset
 from kerascli.data.read import read_table
 from kerascli.data.sources import open_source, trained_classes
 from kerascli.data.stream import Chunk, Stream, located_failures
 from kerascli.run.output_keys import outputs_by_key, prediction_columns
+from kerascli.run.predict_batches import aligned, sized
 from kerascli.run.predict_progress import RowsProgress, batch_counter
 from kerascli.run.prediction_files import (
     PredictionWriter,
@@ -131,7 +132,7 @@ def predict(
     path = _source_path(input_file)
     source = _opened(run.spec, path, {}, require_target=False, keep=keep)
     known = _known_classes(run)
-    size = batch_size or run.spec.fit.batch_size
+    size, chunks = sized(_chunks(run.spec, source, path, keep), batch_size, run.spec)
     data = (run.spec.data or DataSpec(path=path)).model_copy(update={"cache": False})  # read once
     collected = _Collected(PREVIEW_ROWS if output is not None or echo is not None else None)
     with (
@@ -139,7 +140,7 @@ def predict(
         located_failures([source]),
         RowsProgress("predict", source.rows, progress, plain) as bar,
     ):
-        for chunk in _aligned(_chunks(run.spec, source, path, keep), size):
+        for chunk in aligned(chunks, size):
             columns, arrays = _predicted(run, chunk, data, size, known, keep)
             writer.write(columns, arrays)
             collected.add(columns)
@@ -218,40 +219,6 @@ def _chunks(spec: Spec, source: Split | Stream, path: str, keep: list[str]) -> I
         return
     kept = _kept_columns(spec, path, keep) if keep else {}
     yield Chunk(Split(source.x, None, source.rows), kept)
-
-
-def _aligned(chunks: Iterator[Chunk], batch_size: int) -> Iterator[Chunk]:
-    """`chunks` regrouped so that each but the last holds a whole number of batches: the model
-    is given the batches it is given on the whole input, and predicts the same."""
-    held: Chunk | None = None
-    for chunk in chunks:
-        if held is not None:
-            chunk = _joined(held, chunk)
-        rows = chunk.split.rows
-        cut = rows - rows % batch_size
-        held = _rows(chunk, slice(cut, rows)) if cut < rows else None
-        if cut:
-            yield chunk if held is None else _rows(chunk, slice(0, cut))
-    if held is not None:
-        yield held
-
-
-def _rows(chunk: Chunk, rows: slice) -> Chunk:
-    x = chunk.split.x
-    x = {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
-    count = len(range(*rows.indices(chunk.split.rows)))
-    return Chunk(Split(x, None, count), {k: v[rows] for k, v in chunk.kept.items()})
-
-
-def _joined(first: Chunk, then: Chunk) -> Chunk:
-    a, b = first.split.x, then.split.x
-    if isinstance(a, dict) and isinstance(b, dict):
-        x: Arrays = {k: np.concatenate([v, b[k]]) for k, v in a.items()}
-    else:
-        assert isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
-        x = np.concatenate([a, b])
-    kept = {k: np.concatenate([v, then.kept[k]]) for k, v in first.kept.items()}
-    return Chunk(Split(x, None, first.split.rows + then.split.rows), kept)
 
 
 def _kept(chunk: Chunk, names: list[str], predicted: dict[str, Any]) -> dict[str, np.ndarray]:

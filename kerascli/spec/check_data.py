@@ -17,7 +17,7 @@ from kerascli.spec.check_sources import (
     folder_problems,
     plural,
 )
-from kerascli.spec.datafile import Header, data_header
+from kerascli.spec.datafile import Header, data_header, glob_files
 from kerascli.spec.facts import (
     DATA_FILE_KEYS,
     FOLDERS,
@@ -70,7 +70,7 @@ def source_problem(data: DataSpec, source: str) -> str | None:
     if is_remote(source):
         return None
     if is_glob(source):
-        if not any(path.is_file() for path in _matches(source)):
+        if not glob_files(source):
             return f"no file matches {source}"
         return None
     path = Path(source)
@@ -83,12 +83,6 @@ def source_problem(data: DataSpec, source: str) -> str | None:
     if path.is_dir():
         return f"a folder, not a data file: {source} (an image or text folder needs data.images or data.text)"
     return f"{'not a regular file' if path.exists() else 'data file not found'}: {source}"
-
-
-def _matches(pattern: str) -> list[Path]:
-    """The paths an absolute glob `pattern` matches (`**` crosses folders)."""
-    anchor = Path(pattern).anchor or "."
-    return sorted(Path(anchor).glob(str(Path(pattern).relative_to(anchor))))
 
 
 # --- each section against the source's format -----------------------------------------------

@@ -3,13 +3,24 @@ Parquet, TFRecord shards), how it is split, and how the tf.data pipeline feeds t
 
 Which source a `data:` section reads, and whether it streams, is `kerascli.spec.facts`
 (`source_format`, `streams`); the readers are `kerascli.data`.
+
+Long because each key of `data:` is a field with its description (the JSON Schema's and the
+editors'), and the sections of each source format are small models of their own.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import (
+    Field,
+    PositiveInt,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from kerascli.spec.calls import LayerCall, Strict
 
@@ -129,7 +140,7 @@ class FeatureSpec(Strict):
     shape: list[PositiveInt] = Field(
         default_factory=list, description="Values per record, e.g. `[4]`. Defaults to one value."
     )
-    default: float | int | str | None = Field(
+    default: StrictInt | StrictFloat | StrictStr | None = Field(
         None,
         description="The value of a record without the feature. Defaults to none: required.",
     )
@@ -147,7 +158,13 @@ class TFRecordSpec(Strict):
     )
 
 
-Missing = Literal["error", "drop"] | float | dict[str, float | str]
+Missing = (
+    Literal["error", "drop"]
+    | StrictInt
+    | StrictFloat
+    | dict[str, StrictInt | StrictFloat | StrictStr]
+)
+"""`data.missing`: strict, so a YAML `true` is refused rather than read as 1."""
 
 
 class DataSpec(Strict):
@@ -241,8 +258,8 @@ class DataSpec(Strict):
     )
     shuffle: bool | PositiveInt = Field(
         True,
-        description="Shuffle the training data; an int sets the buffer size (a stream's "
-        "defaults to 10 000 rows).",
+        description="Shuffle the training data; an int sets the buffer size (a table stream's "
+        "defaults to 262 144 rows).",
     )
     cache: bool | Literal["memory", "disk"] | None = Field(
         None,
@@ -252,7 +269,8 @@ class DataSpec(Strict):
     )
     parallel: Literal["autotune"] | PositiveInt = Field(
         "autotune",
-        description="Files read and records decoded at once. Defaults to `autotune`.",
+        description="Images or texts decoded, and batches augmented, at once. Defaults to "
+        "`autotune`.",
     )
     prefetch: Literal["autotune"] | PositiveInt | Literal[False] = Field(
         "autotune",

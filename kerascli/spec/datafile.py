@@ -127,6 +127,13 @@ def header_names(cells: list[str], file: str) -> list[str]:
     return names
 
 
+def glob_files(pattern: str) -> list[str]:
+    """The files a local glob `pattern` matches, sorted: `**` crosses folders, and, as in a
+    shell, a name starting with `.` matches only a pattern part that starts with `.`. Every
+    reader and check of a glob asks this."""
+    return sorted(path for path in glob.glob(pattern, recursive=True) if isfile(path))
+
+
 def data_header(spec: Spec) -> Header | None:
     """The column names of the training source `data.path` (or `data.train`) names, read as
     train reads them: a CSV/TSV file's header row, a Parquet file's schema; a glob's first file
@@ -144,7 +151,7 @@ def data_header(spec: Spec) -> Header | None:
     if source is None or is_remote(source):
         return None
     if is_glob(source):
-        source = next(iter(sorted(f for f in glob.glob(source, recursive=True) if isfile(f))), None)
+        source = next(iter(glob_files(source)), None)
     if source is None or not Path(source).is_file():
         return None
     fmt = source_format(data, source)

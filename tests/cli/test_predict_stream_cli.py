@@ -32,7 +32,8 @@ def test_predict_writes_the_file_and_shows_progress_on_stderr(
     iris_run: Path, flowers: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "p.parquet"
-    result = invoke("predict", iris_run, flowers, "-o", out, "--keep", "id")
+    args = ("-o", out, "--keep", "id", "--batch-size", "16")  # batches smaller than a chunk
+    result = invoke("predict", iris_run, flowers, *args)
     assert result.code == 0, result.err
     assert result.out.strip().startswith(f"wrote {ROWS} rows (id, species, p_setosa")
     assert "rows/s" not in result.out

@@ -567,3 +567,18 @@ def test_remote_folder_and_glob_through_tensorflow_file_systems(tmp_path: Path) 
     glob = f"{root}/cat/*.png"
     stream = folder_stream(spec, glob, "images", {}, require_target=False, keep=["path"])
     assert _all(stream)[2]["path"].tolist() == ["0.png"]
+
+
+@pytest.mark.parametrize("cache", ["memory", "disk"])
+def test_a_cached_folder_is_shuffled_anew_each_epoch(tmp_path: Path, cache: str) -> None:
+    """A cache keeps the decoded images, not the first epoch's order."""
+    from kerascli.data.pipeline import make_dataset
+
+    _image_folder(tmp_path / "pets", {"cat": 12, "dog": 12})
+    spec = _spec(tmp_path, {"path": "pets", "images": _images(), "cache": cache})
+    dataset = make_dataset(_open(spec, tmp_path / "pets"), spec.data, 24, 5, training=True)
+    epochs = [[int(v) for v in y] for _, y in dataset.as_numpy_iterator() for _ in [0]]
+    epochs += [[int(v) for v in y] for _, y in dataset.as_numpy_iterator()]
+    first, second = epochs
+    assert sorted(first) == sorted(second) == [0] * 12 + [1] * 12
+    assert first != second and first != [0] * 12 + [1] * 12

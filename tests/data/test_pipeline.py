@@ -252,3 +252,18 @@ def test_stream_batches_are_full_but_the_last_and_new_each_epoch() -> None:
     assert rows != [float(v) for x, _, _ in second for v in x.numpy().reshape(-1)]
     again = [batch for batch in make_dataset(Stream(chunks), None, 4, 9, training=True)]
     assert [b[0].numpy().tolist() for b in again] == [b[0].numpy().tolist() for b in first]
+
+
+def test_a_sorted_stream_is_shuffled_across_its_chunks() -> None:
+    """Rows sorted by class, chunk by chunk: the shuffle pool mixes rows of several chunks into
+    a batch, so a sorted file does not train in blocks of one class."""
+
+    def chunks() -> Iterator[Chunk]:
+        for label in range(5):
+            x = np.full((100, 1), label, np.float32)
+            yield Chunk(Split(x, np.full(100, label, np.int64), 100))
+
+    data = DataSpec(path="x.csv", shuffle=200)
+    batches = [y.numpy() for _, y in make_dataset(Stream(chunks), data, 50, 3, training=True)]
+    assert sorted(np.concatenate(batches).tolist()) == sorted(list(range(5)) * 100)
+    assert len(set(batches[0].tolist())) >= 2  # the first batch mixes two chunks' classes

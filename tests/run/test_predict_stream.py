@@ -28,6 +28,7 @@ from kerascli.data.sources import open_source
 from kerascli.data.stream import Chunk, Stream
 from kerascli.run import inference, predict_progress
 from kerascli.run.inference import evaluate, predict
+from kerascli.run.predict_batches import predict_batch_size
 from kerascli.run.predict_progress import PLAIN_EVERY, RowsProgress
 from kerascli.run.prediction_files import json_lines, prediction_file, table_rows, table_text
 from kerascli.run.saved_run import LoadedRun, load_run
@@ -68,9 +69,11 @@ def flowers(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def expected(run: LoadedRun, flowers: Path) -> np.ndarray:
-    """The model's outputs on the whole file in memory, as Keras predicts them."""
+    """The model's outputs on the whole file in memory, as Keras predicts them in batches of
+    the size `predict` takes when none is given."""
     split = read_split(run.spec, str(flowers), {}, require_target=False)
-    return run.model.predict(split.x, batch_size=run.spec.fit.batch_size, verbose=0)
+    size = predict_batch_size(run.spec.fit.batch_size, split.x)
+    return run.model.predict(split.x, batch_size=size, verbose=0)
 
 
 def chunked(split: Split, rows: int, kept: dict[str, np.ndarray], fail_at: int = -1) -> Stream:
