@@ -16,6 +16,7 @@ import numpy as np
 
 from kerascli.data.arrays import rows_differ
 from kerascli.data.read import (
+    STRING,
     cast,
     class_names,
     labels,
@@ -42,8 +43,6 @@ from kerascli.spec.facts import (
 )
 from kerascli.spec.models import DataSpec, InputSpec, Spec
 from kerascli.spec.problems import DataError, KeyPath, SpecError
-
-STRING = "string"  # the Keras dtype of a text input: its data is read as a numpy str array
 
 Arrays = np.ndarray | dict[str, np.ndarray]
 

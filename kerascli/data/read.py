@@ -29,8 +29,10 @@ from kerascli.spec.problems import DataError
 if TYPE_CHECKING:
     from kerascli.spec.data_spec import Missing
 
+STRING = "string"
+"""The dtype of text: a `dtype: string` input's, a column `data.columns` types as text."""
+
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
-STRING = "string"  # a column `data.columns` types as text
 
 
 def read_table(path: str | Path, fmt: str | None = None) -> Table:

@@ -53,18 +53,15 @@ from kerascli.data.read import (
 )
 from kerascli.data.stream import Chunk, Stream
 from kerascli.data.table import Table
+from kerascli.spec.check_sources import column_type_problems
 from kerascli.spec.facts import (
     SINGLE,
     TABULAR,
-    input_columns,
-    inputs_by_name,
     is_remote,
     target_columns,
 )
 from kerascli.spec.models import Columns, DataSpec, Spec
 from kerascli.spec.problems import DataError
-
-"""Rows a chunk holds at most (a test sets fewer to read a small file in several chunks)."""
 
 
 def table_stream(
@@ -137,7 +134,8 @@ class TableReading:
         self._header: tuple[str, list[str]] | None = None
         if self.fmt == "npy" and self.keep:
             raise DataError("an NPY file has no columns to keep (--keep)", self.source)
-        _check_column_types(self.spec, self.data)
+        for path, message, at_key in column_type_problems(self.spec, implied_features(self.spec)):
+            raise located(self.spec, path, message, at_key)  # as `validate` says it
 
     def part_tables(self) -> Iterator[Table]:
         """The chunks of this part, missing values handled (`data.missing`), rows left."""
@@ -256,25 +254,6 @@ class TableReading:
                         return None
                     total += rows
         return total
-
-
-def _check_column_types(spec: Spec, data: DataSpec) -> None:
-    """A column `data.columns` types `string` feeds a `string` input, and a number column
-    a number input."""
-    inputs = inputs_by_name(spec)
-    for bound in input_columns(spec, implied_features(spec)):
-        dtype = inputs[bound.name].dtype
-        for column in column_names_of([bound.columns]):
-            declared = (data.columns or {}).get(column)
-            if declared is not None and (declared == STRING) != (dtype == STRING):
-                label = f"input '{bound.name}'" if bound.name != SINGLE else "the model input"
-                raise located(
-                    spec,
-                    ("data", "columns", column),
-                    f"column '{column}' is typed {declared} and feeds {label} of dtype {dtype}: "
-                    "a string column feeds a `dtype: string` input, a number column a number "
-                    "input",
-                )
 
 
 def _npy_rows(file: str, handle: IO[bytes], rows: int | None = None) -> Iterator[np.ndarray]:

@@ -29,7 +29,6 @@ from kerascli.spec.facts import input_columns, inputs_by_name
 from kerascli.spec.models import DataSpec, Spec
 from kerascli.spec.problems import DataError, KeyPath, cause_line
 
-CHUNK_ROWS = stream.CHUNK_ROWS
 """Records a chunk holds at most (a test sets fewer to read a small file in several chunks)."""
 
 
@@ -157,7 +156,7 @@ def _feature_spec(features: dict[str, FeatureSpec]) -> dict[str, Any]:
 def _batches(
     files: list[str], compression: str, features: dict[str, FeatureSpec]
 ) -> Iterator[tuple[str, int, dict[str, np.ndarray]]]:
-    """The parsed records of `files`, in order, in batches of at most `CHUNK_ROWS` (never two
+    """The parsed records of `files`, in order, in batches of at most `stream.CHUNK_ROWS` (never two
     shards in one): each with its shard and the index of its first record there."""
     import tensorflow as tf
 
@@ -165,7 +164,11 @@ def _batches(
 
     def shard(index: Any, file: Any) -> Any:
         records = tf.data.TFRecordDataset(file, compression_type=compression)
-        return records.enumerate().batch(CHUNK_ROWS).map(lambda at, batch: (index, at[0], batch))
+        return (
+            records.enumerate()
+            .batch(stream.CHUNK_ROWS)
+            .map(lambda at, batch: (index, at[0], batch))
+        )
 
     indices = tf.data.Dataset.from_tensor_slices(np.arange(len(files), dtype=np.int64))
     shards = tf.data.Dataset.zip(indices, tf.data.Dataset.from_tensor_slices(files))

@@ -14,6 +14,7 @@ from pathlib import Path
 from kerascli.spec.check_sources import (
     check_tfrecord,
     column_refs,
+    column_type_problems,
     folder_problems,
     plural,
 )
@@ -159,6 +160,7 @@ def check_data_model(spec: Spec, header: Header | None = None) -> Iterator[Findi
         yield from binding_problems(spec, data, fmt)
     if fmt == "tfrecord" and data.tfrecord is not None:
         yield from check_tfrecord(spec, data, data.tfrecord)
+    yield from column_type_problems(spec, header[1] if header is not None else None)
     inputs = inputs_by_name(spec)
     if header is not None and data.images is None:
         file, columns = header

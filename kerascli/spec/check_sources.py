@@ -105,9 +105,39 @@ def check_sources(spec: Spec) -> Iterator[Finding]:
         if isinstance(data.missing, dict):
             message = "missing values by column apply to a CSV/TSV/Parquet table"
             yield (("data", "missing"), f"{message}; {_source_is(data, fmt)}", False)
+    if fmt is not None and has_columns(fmt) and data.columns is not None and not streams(data):
+        yield (
+            ("data", "columns"),
+            "data.columns types the columns of a streamed table; this file is read into memory "
+            "(its numbers and class names found as they are): set data.stream: true, or remove "
+            "data.columns",
+            True,
+        )
     if fmt == "npz" and streams(data):
         yield from _streamed_npz(data)
     yield from split_problems(data, fmt)
+
+
+def column_type_problems(spec: Spec, header: list[str] | None) -> Iterator[Finding]:
+    """A column `data.columns` types `string` must feed a `dtype: string` input, and a column
+    typed as numbers a number input (`header`: the training table's columns, for the input
+    columns a spec implies; `None` where unknown)."""
+    data = spec.data
+    if data is None or not data.columns:
+        return
+    inputs = inputs_by_name(spec)
+    for bound in input_columns(spec, header):
+        dtype = inputs[bound.name].dtype
+        for column in [bound.columns] if isinstance(bound.columns, str) else bound.columns:
+            declared = data.columns.get(column)
+            if declared is not None and (declared == "string") != (dtype == "string"):
+                yield (
+                    ("data", "columns", column),
+                    f"column '{column}' is typed {declared} and feeds {input_label(bound.name)} "
+                    f"of dtype {dtype}: a string column feeds a `dtype: string` input, a number "
+                    "column a number input",
+                    False,
+                )
 
 
 def _streamed_npz(data: DataSpec) -> Iterator[Finding]:

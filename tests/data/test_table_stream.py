@@ -245,7 +245,7 @@ def test_a_target_typed_string_holds_class_names(tmp_path: Path) -> None:
 def test_a_column_typed_against_its_input_is_located(tmp_path: Path) -> None:
     path = write_table(tmp_path / "set.csv", 10)
     data = {"path": "set.csv", "features": ["a", "b", "c"], "target": "y", "stream": True}
-    with pytest.raises(SpecError, match="column 'a' is typed string and feeds the model input"):
+    with pytest.raises(SpecError, match="column 'a' is typed string and feeds the input"):
         open_source(spec_of(tmp_path, {**data, "columns": {"a": "string"}}), str(path), {})
     (tmp_path / "set.csv").write_text("a,b,c,y\n1,2,3,cat\n1.5,2,3,dog\n")
     stream = open_source(spec_of(tmp_path, {**data, "columns": {"a": "int64"}}), str(path), {})

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerascli.data import tfrecord
 from kerascli.data.sources import open_source
 from kerascli.data.splits import load_data
 from kerascli.data.stream import Stream
@@ -29,7 +28,7 @@ FEATURES = {
 
 @pytest.fixture(autouse=True)
 def _small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tfrecord, "CHUNK_ROWS", 16)
+    monkeypatch.setattr("kerascli.data.stream.CHUNK_ROWS", 16)
 
 
 def example(pixels: list[float] | None, label: int | None, **extra: Any) -> bytes:

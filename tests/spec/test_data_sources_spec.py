@@ -499,3 +499,24 @@ def test_parquet_column_names(tmp_path: Path) -> None:
     assert _problems(tmp_path, text) == [
         "10:11: data.target: no column 'lable' in t.parquet (did you mean 'label'?)"
     ]
+
+
+def test_columns_types_only_a_streamed_table(tmp_path: Path, iris: Path) -> None:
+    """In memory a CSV's numbers and class names are found as they are: `columns` would be
+    ignored there, so it is refused rather than silently dropped."""
+    text = MLP + "  path: iris.csv\n  target: species\n  columns: {sepal_length: int32}\n"
+    assert _problems(tmp_path, text) == [
+        "10:3: data.columns: data.columns types the columns of a streamed table; this file is "
+        "read into memory (its numbers and class names found as they are): set data.stream: "
+        "true, or remove data.columns"
+    ]
+    _valid(tmp_path, text + "  stream: true\n")
+
+
+def test_a_column_typed_against_its_input_is_located(tmp_path: Path, iris: Path) -> None:
+    text = MLP + (
+        "  path: iris.csv\n  target: species\n  stream: true\n  columns: {petal_width: string}\n"
+    )
+    (problem,) = _problems(tmp_path, text)
+    assert problem.startswith("11:26: data.columns.petal_width: column 'petal_width' is typed")
+    assert "feeds the input of dtype float32" in problem
