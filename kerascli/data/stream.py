@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from kerascli.data.model_arrays import Split
+from kerascli.spec.facts import SINGLE
 from kerascli.spec.problems import DataError, KerasCliError
 
 CHUNK_ROWS = 65_536
@@ -136,6 +137,18 @@ def join(first: Split, second: Split) -> Split:
     """The rows of `first`, then those of `second`."""
     x, y, w = (_joined(getattr(first, f), getattr(second, f)) for f in ("x", "y", "w"))
     return Split(x, y, first.rows + second.rows, w)
+
+
+def with_target_dtypes(split: Split, dtypes: dict[str, np.dtype]) -> Split:
+    """`split` with each numeric target (by output key) in the dtype its source's target pass
+    found: every chunk of a stream then has the same element types (`split_of_table` makes a
+    chunk of whole floats class ids, the next float32)."""
+    y = split.y
+    if isinstance(y, dict):
+        y = {k: v.astype(dtypes[k], copy=False) if k in dtypes else v for k, v in y.items()}
+    elif y is not None and SINGLE in dtypes:
+        y = y.astype(dtypes[SINGLE], copy=False)
+    return Split(split.x, y, split.rows, split.w)
 
 
 def _spec_of(values: np.ndarray) -> Any:

@@ -29,7 +29,6 @@ from kerascli.data.csv_table import csv_chunks
 from kerascli.data.files import file_errors, open_binary, part_files
 from kerascli.data.model_arrays import (
     STRING,
-    Split,
     column_names_of,
     implied_features,
     located,
@@ -51,11 +50,10 @@ from kerascli.data.read import (
     no_class_names,
     numeric,
 )
-from kerascli.data.stream import Chunk, Stream
+from kerascli.data.stream import Chunk, Stream, with_target_dtypes
 from kerascli.data.table import Table
 from kerascli.spec.check_sources import column_type_problems
 from kerascli.spec.facts import (
-    SINGLE,
     TABULAR,
     is_remote,
     target_columns,
@@ -89,20 +87,10 @@ def table_stream(
         for table in reading.part_tables():
             split = split_of_table(spec, table, classes, require_target, fixed)
             kept = {name: column_values(table, name) for name in keep}
-            yield Chunk(_typed(split, facts.dtypes), kept)
+            yield Chunk(with_target_dtypes(split, facts.dtypes), kept)
 
     counts = facts.counts or None
     return Stream(chunks, rows=reading.known_rows(), label_counts=counts, what=source)
-
-
-def _typed(split: Split, dtypes: dict[str, np.dtype]) -> Split:
-    """`split` with each numeric target in the dtype the target pass found for the source."""
-    y = split.y
-    if isinstance(y, dict):
-        y = {k: v.astype(dtypes[k], copy=False) if k in dtypes else v for k, v in y.items()}
-    elif y is not None and SINGLE in dtypes:
-        y = y.astype(dtypes[SINGLE], copy=False)
-    return Split(split.x, y, split.rows, split.w)
 
 
 @dataclass
@@ -167,9 +155,10 @@ class TableReading:
         for file in self.files:
             for table in self._file_tables(file, wanted):
                 in_part = None
+                values: np.ndarray
                 if self.by_rows and split is not None and self.part is not None:
-                    if self.key is not None:
-                        values = column_values(table, self.key)
+                    if self.key is not None:  # hashed as text, as written (`123`, any format)
+                        values = np.asarray(column_values(table, self.key)).astype(np.str_)
                     else:
                         values = np.arange(position, position + table.rows, dtype=np.int64)
                     in_part = hashed_part(values, split, self.part, self.spec.seed or 0)

@@ -4,32 +4,43 @@ of shards, sorted; a remote path) read in order, records parsed in batches by
 
 `features`, `target`, `inputs`, `outputs` and `sample_weight` name features, as they name the
 arrays of an NPZ file: each batch is a `Table` of arrays made model-ready by
-`model_arrays.split_of_table` (its casts, shapes and messages). A target holds numbers (class
-ids as int64, or float32 values). What TensorFlow refuses (a record without a required
-feature, a feature of another size or type, a corrupt file) is found again by reading the
-records one by one (`locate_record`), and reported at its shard and record.
+`model_arrays.split_of_table` (its casts, shapes and messages). How the features feed the
+model is checked by `check_sources.tfrecord_problems`, as `kerascli validate` checks it. A
+target holds numbers (class ids as int64, or float32 values); before the first chunk, a pass
+over the target features alone (`_target_counts`) counts the records of each class id and
+refuses a negative one. What TensorFlow refuses (a record without a required feature, a
+feature of another size or type, a corrupt file) is found again by reading the records one by
+one (`locate_record`), and reported at its shard and record.
+
+Long because the target pass, the split of the records and the search for a bad record
+belong with the one reader they serve.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from kerascli.data import stream
 from kerascli.data.files import part_files
-from kerascli.data.model_arrays import STRING, located, split_of_table
+from kerascli.data.model_arrays import STRING, located, split_of_table, used_columns
 from kerascli.data.partition import hashed_part
-from kerascli.data.stream import Chunk, Stream
+from kerascli.data.stream import Chunk, Stream, with_target_dtypes
 from kerascli.data.table import Table
-from kerascli.spec.data_spec import FeatureSpec
-from kerascli.spec.facts import input_columns, inputs_by_name
-from kerascli.spec.models import DataSpec, Spec
-from kerascli.spec.problems import DataError, KeyPath, cause_line
+from kerascli.spec.check_sources import tfrecord_problems
+from kerascli.spec.data_spec import FeatureSpec, SplitSpec
+from kerascli.spec.facts import target_columns
+from kerascli.spec.models import Columns, DataSpec, Spec
+from kerascli.spec.outputs import loss_kind
+from kerascli.spec.problems import DataError, cause_line
 
-"""Records a chunk holds at most (a test sets fewer to read a small file in several chunks)."""
+Batch = tuple[str, int, dict[str, np.ndarray], np.ndarray | None]
+"""A batch of parsed records: its shard, the index of its first record there, the arrays by
+feature, and which of its records fall in the split part (`None`: all of them)."""
 
 
 def tfrecord_stream(
@@ -42,101 +53,145 @@ def tfrecord_stream(
     keep: Sequence[str] = (),
 ) -> Stream:
     """TFRecord shards (`sources.open_source`'s arguments) as a `Stream` of the records of
-    split `part` (by the hash of their position over the sorted shards, of the `split.key`
-    feature, or of the shard's name with `by_file`); each chunk's `kept` the features `keep`."""
+    split `part` (by the hash of their position over the sorted shards, of the text of the
+    `split.key` feature, or of the shard's name with `by_file`); each chunk's `kept` the
+    features `keep`. With `require_target`, the target features of the part are read first
+    (`_target_counts`): its `label_counts`."""
     data = spec.data or DataSpec(path=source)
-    declared = _declared(spec, data)
-    used = _used_features(spec, data, declared, require_target)
-    for name in keep:
-        if name not in declared:
-            raise DataError(f"--keep: no feature '{name}' in data.tfrecord.features", source)
-    split = data.split
-    key = split.key if split is not None and part is not None else None
-    by_rows = part is not None and split is not None and not split.by_file
-    parsed = list(dict.fromkeys([*used, *keep, *([key] if key else [])]))
-    files = part_files(spec, data, source, part)
+    for path, message, at_key in tfrecord_problems(spec, data, require_target):
+        raise located(spec, path, message, at_key)  # as `validate` says it
     assert data.tfrecord is not None
-    compression = data.tfrecord.compression or ""
+    features = data.tfrecord.features
+    for name in keep:
+        if name not in features:
+            raise DataError(f"--keep: no feature '{name}' in data.tfrecord.features", source)
+    used = used_columns(spec, require_target)
+    shards = Shards(spec, data, source, part, features)
+    targets = target_columns(spec) if require_target else {}
+    counts = _target_counts(spec, shards, targets) if targets else None
+    dtypes = {  # a float32 target stays float32 in every chunk, whole values or not
+        key: np.dtype(np.int64 if features[name].dtype == "int64" else np.float32)
+        for key, name in targets.items()
+        if isinstance(name, str)
+    }
 
     def chunks() -> Iterator[Chunk]:
-        position = 0  # of a record over every shard, for the hash of rows
-        for file, first, arrays in _batches(files, compression, {n: declared[n] for n in parsed}):
-            rows = len(next(iter(arrays.values())))
+        for file, first, arrays, in_part in shards.batches([*used, *keep]):
             _refuse_non_finite(arrays, used, file, first)
+            rows = len(next(iter(arrays.values())))
             table = Table(file, "tfrecord", columns=arrays, positions=range(first, first + rows))
-            if by_rows and split is not None and part is not None:
-                values = _text(arrays[key]) if key else np.arange(position, position + rows)
-                table = table.take(np.flatnonzero(hashed_part(values, split, part, spec.seed or 0)))
-            position += rows
+            if in_part is not None:
+                table = table.take(np.flatnonzero(in_part))
             if not table.rows:
                 continue
             result = split_of_table(spec, table, classes, require_target, fixed_classes)
             kept = {name: _text(table.columns[name]) for name in keep}
-            yield Chunk(result, kept)
+            yield Chunk(with_target_dtypes(result, dtypes), kept)
 
-    return Stream(chunks, what=source)
-
-
-def _declared(spec: Spec, data: DataSpec) -> dict[str, FeatureSpec]:
-    """The features `data.tfrecord` declares, each default fitting its dtype."""
-    if data.tfrecord is None:
-        message = "a TFRecord source needs data.tfrecord.features: each feature's dtype and shape"
-        raise located(spec, ("data",), message)
-    for name, feature in data.tfrecord.features.items():
-        default = feature.default
-        if default is None:
-            continue
-        fits = (
-            isinstance(default, str)
-            if feature.dtype == STRING
-            else not isinstance(default, str)
-            and (feature.dtype == "float32" or float(default).is_integer())
-        )
-        if not fits:
-            path: KeyPath = ("data", "tfrecord", "features", name, "default")
-            raise located(spec, path, f"default {default!r} is no {feature.dtype} value")
-    return data.tfrecord.features
+    return Stream(chunks, label_counts=counts, what=source)
 
 
-def _used_features(
-    spec: Spec, data: DataSpec, declared: dict[str, FeatureSpec], require_target: bool
-) -> list[str]:
-    """The features the model reads, each declared, a string feeding a `string` input only,
-    a target or sample weight of numbers."""
-    named: list[tuple[str, KeyPath, str | None]] = []  # feature, where, the input's dtype
-    inputs = inputs_by_name(spec)
-    for bound in input_columns(spec, None):
-        listed = [bound.columns] if isinstance(bound.columns, str) else bound.columns
-        for i, name in enumerate(listed):
-            path = bound.path if isinstance(bound.columns, str) else (*bound.path, i)
-            named.append((name, path, inputs[bound.name].dtype))
-    if require_target:
-        targets: dict[Any, Any] = (
-            {("data", "outputs", key): value for key, value in data.outputs.items()}
-            if data.outputs is not None
-            else {("data", "target"): data.target}
-        )
-        for at, value in targets.items():
-            for name in [value] if isinstance(value, str) else value or []:
-                named.append((name, at, None))
-        if data.sample_weight is not None:
-            named.append((data.sample_weight, ("data", "sample_weight"), None))
-    for name, path, dtype in named:
-        feature = declared.get(name)
-        if feature is None:
-            message = (
-                f"no feature '{name}' in data.tfrecord.features (declared: {', '.join(declared)})"
-            )
-            raise located(spec, path, message)
-        if (feature.dtype == STRING) != (dtype == STRING):
-            what = f"feeds an input of dtype {dtype}" if dtype else "is a target or a weight"
-            rule = (
-                "a string feature feeds a `dtype: string` input; targets and weights are numbers "
-                "(class ids as int64, or float32)"
-            )
-            where: KeyPath = ("data", "tfrecord", "features", name, "dtype")
-            raise located(spec, where, f"feature '{name}' ({feature.dtype}) {what}: {rule}")
-    return list(dict.fromkeys(name for name, _, _ in named))
+@dataclass
+class Shards:
+    """The shards of a source as `_batches` reads them, and which records fall in `part`."""
+
+    spec: Spec
+    data: DataSpec
+    source: str
+    part: str | None
+    features: dict[str, FeatureSpec]
+
+    def __post_init__(self) -> None:
+        self.files = part_files(self.spec, self.data, self.source, self.part)
+        split = self.data.split
+        by_rows = self.part is not None and split is not None and not split.by_file
+        self.split: SplitSpec | None = split if by_rows else None
+        self.key = self.split.key if self.split is not None else None
+        assert self.data.tfrecord is not None
+        self.compression = self.data.tfrecord.compression or ""
+
+    def batches(self, names: Sequence[str]) -> Iterator[Batch]:
+        """The records' features `names`, batch after batch in shard order, with which fall
+        in the part: by the hash of a record's position over every shard, or of the text of
+        its key (`partition.hashed_part`, the rule of a table stream's rows)."""
+        wanted = list(dict.fromkeys([*names, *([self.key] if self.key else [])]))
+        parsed = {name: self.features[name] for name in wanted}
+        position = 0  # of a record over every shard, for the hash of rows
+        for file, first, arrays in _batches(self.files, self.compression, parsed, self.data):
+            rows = len(next(iter(arrays.values())))
+            in_part = None
+            if self.split is not None and self.part is not None:
+                if self.key is not None:
+                    values = _key_text(arrays[self.key])
+                else:
+                    values = np.arange(position, position + rows, dtype=np.int64)
+                in_part = hashed_part(values, self.split, self.part, self.spec.seed or 0)
+            position += rows
+            yield file, first, arrays, in_part
+
+
+def _key_text(values: np.ndarray) -> np.ndarray:
+    """A `split.key` feature's values as text, one a record (validate allows shape [] or [1]
+    only): an int64 123 hashes as "123", as the cell 123 of a CSV key column does."""
+    values = values.reshape(len(values))
+    return _text(values) if values.dtype.kind in "OS" else values.astype(np.str_)
+
+
+# --- the target pass ---------------------------------------------------------------------------
+
+_COUNTED = 1 << 20
+"""Class ids are counted per id (`label_counts`) below this (as a table stream's); beyond, not
+counted."""
+
+
+def _target_counts(
+    spec: Spec, shards: Shards, targets: dict[str, Columns]
+) -> dict[str, np.ndarray] | None:
+    """The records of the part per class id (`np.bincount`) of each integer target (an int64
+    feature of one value a record), reading the target features alone; a negative id of an
+    output trained with a crossentropy is refused at its shard and record. Float targets are
+    values: not counted."""
+    counted = {
+        key: name
+        for key, name in targets.items()
+        if isinstance(name, str)
+        and shards.features[name].dtype == "int64"
+        and math.prod(shards.features[name].shape) == 1
+    }
+    if not counted:
+        return None
+    totals: dict[str, np.ndarray | None] = {k: np.zeros(0, np.int64) for k in counted}
+    for file, first, arrays, in_part in shards.batches(list(dict.fromkeys(counted.values()))):
+        for key, name in counted.items():
+            ids = arrays[name].reshape(-1)
+            rows = np.flatnonzero(in_part) if in_part is not None else np.arange(len(ids))
+            ids = ids[rows]
+            negative = np.flatnonzero(ids < 0)
+            if len(negative) and loss_kind(spec, key):
+                at = int(negative[0])
+                raise DataError(
+                    f"record {first + int(rows[at])} (counting from 0): class id {ids[at]} in "
+                    f"feature '{name}' is negative: class ids count from 0",
+                    file,
+                )
+            totals[key] = _counted(totals[key], ids)
+    found = {key: counts for key, counts in totals.items() if counts is not None and len(counts)}
+    return found or None
+
+
+def _counted(total: np.ndarray | None, ids: np.ndarray) -> np.ndarray | None:
+    """`total` (rows per id so far) with `ids` counted; `None` where ids are not countable
+    (negative: values, not classes; or beyond `_COUNTED`)."""
+    if total is None or not len(ids):
+        return total
+    if ids.min() < 0 or ids.max() >= _COUNTED:
+        return None
+    counts = np.bincount(ids, minlength=len(total))
+    counts[: len(total)] += total
+    return counts
+
+
+# --- reading the records -----------------------------------------------------------------------
 
 
 def _feature_spec(features: dict[str, FeatureSpec]) -> dict[str, Any]:
@@ -154,13 +209,16 @@ def _feature_spec(features: dict[str, FeatureSpec]) -> dict[str, Any]:
 
 
 def _batches(
-    files: list[str], compression: str, features: dict[str, FeatureSpec]
+    files: list[str], compression: str, features: dict[str, FeatureSpec], data: DataSpec
 ) -> Iterator[tuple[str, int, dict[str, np.ndarray]]]:
-    """The parsed records of `files`, in order, in batches of at most `stream.CHUNK_ROWS` (never two
-    shards in one): each with its shard and the index of its first record there."""
+    """The parsed records of `files`, in order, in batches of at most `stream.CHUNK_ROWS` (never
+    two shards in one): each with its shard and the index of its first record there. Batches
+    are parsed `data.parallel` at once, in order; shards are read one after another, so the
+    records keep their order (a prediction's row is its record's)."""
     import tensorflow as tf
 
     spec = _feature_spec(features)
+    parallel = tf.data.AUTOTUNE if data.parallel == "autotune" else int(data.parallel)
 
     def shard(index: Any, file: Any) -> Any:
         records = tf.data.TFRecordDataset(file, compression_type=compression)
@@ -174,7 +232,7 @@ def _batches(
     shards = tf.data.Dataset.zip(indices, tf.data.Dataset.from_tensor_slices(files))
     batches = shards.flat_map(shard).map(
         lambda index, first, records: (index, first, tf.io.parse_example(records, spec)),
-        num_parallel_calls=tf.data.AUTOTUNE,
+        num_parallel_calls=parallel,
         deterministic=True,
     )
     done = (0, 0)  # the shard and record where the next batch starts

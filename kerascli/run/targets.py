@@ -53,7 +53,7 @@ def _class_counts(train: Split | Stream) -> tuple[np.ndarray, np.ndarray]:
         if len(counts) != 1:
             raise KerasCliError(
                 "fit.class_weight: balanced needs the class counts, which this stream does not "
-                "know (a TFRecord source, or several outputs): give a weight per class"
+                "know (float targets, or several outputs): give a weight per class"
             )
         per_class = next(iter(counts.values()))
         ids = np.flatnonzero(per_class)

@@ -92,12 +92,7 @@ def check_sources(spec: Spec) -> Iterator[Finding]:
                 True,
             )
     if fmt == "tfrecord" and data.tfrecord is None:
-        yield (
-            ("data", "format") if data.format else ("data",),
-            "TFRecord shards need data.tfrecord.features: each feature's dtype and shape, e.g. "
-            "{pixels: {dtype: float32, shape: [64]}, label: {dtype: int64}}",
-            data.format is None,
-        )
+        yield _no_tfrecord_features(data)
     if fmt is not None and not has_columns(fmt):
         if data.columns is not None:
             message = "data.columns types the columns of a CSV/TSV/Parquet table"
@@ -293,10 +288,32 @@ def _input_path(spec: Spec, name: str) -> KeyPath:
     return ("model", "subclass", "inputs", name)
 
 
-def check_tfrecord(spec: Spec, data: DataSpec, tfrecord: TFRecordSpec) -> Iterator[Finding]:
+def tfrecord_problems(spec: Spec, data: DataSpec, targets: bool = True) -> Iterator[Finding]:
+    """What is wrong with how TFRecord shards feed the model: `data.tfrecord` missing, or its
+    features (`check_tfrecord`). The spec checks report every finding; the TFRecord reader
+    raises the first."""
+    if data.tfrecord is None:
+        yield _no_tfrecord_features(data)
+    else:
+        yield from check_tfrecord(spec, data, data.tfrecord, targets)
+
+
+def _no_tfrecord_features(data: DataSpec) -> Finding:
+    return (
+        ("data", "format") if data.format else ("data",),
+        "TFRecord shards need data.tfrecord.features: each feature's dtype and shape, e.g. "
+        "{pixels: {dtype: float32, shape: [64]}, label: {dtype: int64}}",
+        data.format is None,
+    )
+
+
+def check_tfrecord(
+    spec: Spec, data: DataSpec, tfrecord: TFRecordSpec, targets: bool = True
+) -> Iterator[Finding]:
     """TFRecord features: a default fits its feature's type, every name `data` gives is
     declared in `data.tfrecord.features`, each input's features fill its shape with values of
-    its type, and targets and sample weights are numbers."""
+    its type, (with `targets`) targets and sample weights are numbers, and a `split.key`
+    feature holds one value per record."""
     features = tfrecord.features
     for name, feature in features.items():
         problem = _default_problem(feature.dtype, feature.default)
@@ -304,9 +321,19 @@ def check_tfrecord(spec: Spec, data: DataSpec, tfrecord: TFRecordSpec) -> Iterat
             yield (("data", "tfrecord", "features", name, "default"), problem, False)
     yield from _feature_refs(data, ("features", "inputs"), features)
     yield from _tfrecord_inputs(spec, features)
-    yield from _feature_refs(data, ("target", "outputs", "sample_weight"), features)
-    if data.split is not None and data.split.key is not None:
+    if targets:
+        yield from _feature_refs(data, ("target", "outputs", "sample_weight"), features)
+    key = data.split.key if data.split is not None else None
+    if key is not None:
         yield from _feature_refs(data.split, ("key",), features, ("data", "split"))
+        if key in features and math.prod(features[key].shape) != 1:
+            yield (
+                ("data", "split", "key"),
+                f"feature '{key}' of shape {features[key].shape} holds "
+                f"{plural(math.prod(features[key].shape), 'value')} a record; a key holds one "
+                "value per record (shape [] or [1])",
+                False,
+            )
 
 
 def _feature_refs(
@@ -369,7 +396,8 @@ def _default_problem(dtype: str, default: Any) -> str | None:
         fits, kind = isinstance(default, int | float), "a number"
     if fits and not isinstance(default, bool):
         return None
-    return f"the default of a {dtype} feature must be {kind}, got {default!r}"
+    article = "an" if dtype == "int64" else "a"
+    return f"the default of {article} {dtype} feature must be {kind}, got {default!r}"
 
 
 def column_refs(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:

@@ -269,8 +269,8 @@ class DataSpec(Strict):
     )
     parallel: Literal["autotune"] | PositiveInt = Field(
         "autotune",
-        description="Images or texts decoded, and batches augmented, at once. Defaults to "
-        "`autotune`.",
+        description="Images or texts decoded, TFRecord batches parsed, and batches augmented, "
+        "at once. Defaults to `autotune`.",
     )
     prefetch: Literal["autotune"] | PositiveInt | Literal[False] = Field(
         "autotune",

@@ -520,3 +520,15 @@ def test_a_column_typed_against_its_input_is_located(tmp_path: Path, iris: Path)
     (problem,) = _problems(tmp_path, text)
     assert problem.startswith("11:26: data.columns.petal_width: column 'petal_width' is typed")
     assert "feeds the input of dtype float32" in problem
+
+
+def test_a_split_key_feature_holds_one_value_per_record(tmp_path: Path, shards: Path) -> None:
+    """A key of several values a record would hash a 2-D array: refused before any read."""
+    text = MLP + TFRECORD + "  features: pixels\n  target: label\n"
+    assert _problems(tmp_path, text + "  split: {validation: 0.5, key: pixels}\n") == [
+        "17:33: data.split.key: feature 'pixels' of shape [4] holds 4 values a record; a key"
+        " holds one value per record (shape [] or [1])"
+    ]
+    _valid(tmp_path, text + "  split: {validation: 0.5, key: name}\n")
+    one = text.replace("label: {dtype: int64}", "label: {dtype: int64, shape: [1]}")
+    _valid(tmp_path, one + "  split: {validation: 0.5, key: label}\n")
