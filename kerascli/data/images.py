@@ -16,7 +16,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from kerascli.data import stream
 from kerascli.data.model_arrays import encode_targets, located
+from kerascli.data.parquet import column_names, parquet_chunks, parquet_file
 from kerascli.data.read import read_table, text
 from kerascli.data.table import CsvColumns, Table
 from kerascli.spec.check_sources import CHANNELS
@@ -195,20 +197,16 @@ def table_columns(source: str, fmt: str, columns: list[str]) -> Table:
         return read_table(source, fmt)
     if not os.path.isfile(source):
         raise DataError("data file not found", source)
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise DataError("reading Parquet needs pyarrow: pip install pyarrow", source) from None
-    schema = pq.read_schema(source)
+    parquet = parquet_file(source, source)  # the Parquet reader's cells and errors
+    names = column_names(parquet)
     for name in columns:
-        if name not in schema.names:
-            raise DataError(f"no column '{name}'{did_you_mean(name, schema.names)}", source)
-    read = pq.read_table(source, columns=columns)
-    cells = {
-        name: ["" if v is None else str(v) for v in read.column(name).to_pylist()]
-        for name in columns
-    }
-    rows = read.num_rows
+        if name not in names:
+            raise DataError(f"no column '{name}'{did_you_mean(name, names)}", source)
+    cells: dict[str, list[str]] = {name: [] for name in columns}
+    for _, chunk in parquet_chunks(parquet, source, stream.CHUNK_ROWS, columns):
+        for name in columns:
+            cells[name] += chunk.cells(name)
+    rows = len(cells[columns[0]]) if columns else 0
     return Table(source, "csv", csv=CsvColumns(columns, rows, range(1, rows + 1), cells))
 
 

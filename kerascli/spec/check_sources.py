@@ -83,6 +83,13 @@ def check_sources(spec: Spec) -> Iterator[Finding]:
             "data.images.column (the column of image paths), or set data.format: images",
             True,
         )
+    if images is not None and images.column is not None and source and is_remote(source):
+        yield (
+            ("data", "path") if data.path is not None else ("data", "train"),
+            "a table of image paths (data.images.column) is read from the local disk: copy it "
+            "here (the images it lists may stay remote only as a folder or glob source)",
+            False,
+        )
     if images is not None and images.column is not None and written is not None:
         if not has_columns(written):
             yield (

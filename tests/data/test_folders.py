@@ -343,6 +343,9 @@ def test_image_column_in_parquet(tmp_path: Path) -> None:
     spec = _spec(tmp_path, data)
     stream = folder_stream(spec, str(tmp_path / "list.parquet"), "parquet", {})
     assert _all(stream)[1].tolist() == [1, 0]  # numbers: class ids as they are
+    (tmp_path / "list.parquet").write_text("file,label\n")  # not Parquet: named, not a crash
+    message = _raises(lambda: folder_stream(spec, str(tmp_path / "list.parquet"), "parquet", {}))
+    assert message.startswith(f"{tmp_path / 'list.parquet'}: cannot read Parquet: ")
 
 
 def test_missing_image_of_a_column_is_located_at_its_row(tmp_path: Path) -> None:

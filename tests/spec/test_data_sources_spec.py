@@ -532,3 +532,12 @@ def test_a_split_key_feature_holds_one_value_per_record(tmp_path: Path, shards: 
     _valid(tmp_path, text + "  split: {validation: 0.5, key: name}\n")
     one = text.replace("label: {dtype: int64}", "label: {dtype: int64, shape: [1]}")
     _valid(tmp_path, one + "  split: {validation: 0.5, key: label}\n")
+
+
+def test_a_remote_table_of_image_paths_is_refused(tmp_path: Path) -> None:
+    text = CNN + "  path: gs://bucket/list.csv\n  target: label\n"
+    text += "  images: {image_size: [28, 28], color_mode: grayscale, column: file}\n"
+    assert _problems(tmp_path, text) == [
+        "8:9: data.path: a table of image paths (data.images.column) is read from the local "
+        "disk: copy it here (the images it lists may stay remote only as a folder or glob source)"
+    ]
