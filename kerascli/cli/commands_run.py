@@ -114,7 +114,12 @@ def evaluate(
     target: TargetArg,
     spec: BareSpecOpt = None,
     data: Annotated[
-        Path | None, typer.Option("--data", help="Evaluate on this whole file.", exists=True)
+        str | None,
+        typer.Option(
+            "--data",
+            help="Evaluate on this whole source (a file, a glob, a folder, a gs:// path), "
+            "streamed.",
+        ),
     ] = None,
     split: Annotated[str, typer.Option("--split", help="Split of the spec's data.")] = "test",
     require: RequireOpt = None,

@@ -73,7 +73,7 @@ TrustOpt = Annotated[
     ),
 ]
 InputFileArg = Annotated[
-    Path,
+    str,  # not a Path: `gs://bucket/x.csv` must stay a URL
     typer.Argument(
         help="The input: a CSV, TSV, Parquet, NPZ, NPY or TFRecord file, a glob of them, a "
         "folder of images or texts, or a gs:// path; the spec's input columns by name (any "

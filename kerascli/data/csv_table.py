@@ -311,7 +311,8 @@ def csv_chunks(
     """
     head = handle.readline()
     start = len(_BOM) if head.startswith(_BOM) else 0
-    if b'"' in head:
+    if b'"' in head or _lone_cr(head):  # a quoted header (R's write.csv), old Mac line ends:
+        handle.seek(0)  # every record by the careful reader
         yield from _records_from(handle, kind, file, rows, 0, 1, None, on_header)
         return
     try:
@@ -326,7 +327,8 @@ def csv_chunks(
         on_header(names)
     line, offset = 2, len(head)
     for piece in _line_blocks(handle, rows):
-        if b'"' in piece:  # a quoted cell may hold line ends: read records from here on
+        if b'"' in piece or _lone_cr(piece):  # a quoted cell may hold line ends; a lone CR
+            # ends a line: read records, as the csv module splits them, from here on
             handle.seek(offset)
             yield from _records_from(handle, kind, file, rows, offset, line, names)
             return
@@ -335,6 +337,11 @@ def csv_chunks(
             yield columns
         line += piece.count(b"\n") + piece.count(b"\r") - piece.count(b"\r\n")  # a lone CR too
         offset += len(piece)
+
+
+def _lone_cr(data: bytes) -> bool:
+    """Whether `data` holds a CR that ends a line alone (old Mac files), not before an LF."""
+    return data.count(b"\r") != data.count(b"\r\n")
 
 
 def _line_blocks(handle: IO[bytes], rows: int) -> Iterator[bytes]:

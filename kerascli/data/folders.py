@@ -13,6 +13,7 @@ Long because it is one reader: listing, labels and the stream, each a few short 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,8 +141,21 @@ def _walk(folder: str, extensions: tuple[str, ...], follow_links: bool) -> list[
         relative = "" if root.rstrip("/") == folder.rstrip("/") else os.path.relpath(root, folder)
         for name in files:
             if name.lower().endswith(extensions) and not name.startswith("."):
+                if not is_remote(folder):
+                    _check_regular(os.path.join(root, name))
                 found.append((relative, name))
     return [Path(root, name).as_posix() if root else name for root, name in sorted(found)]
+
+
+def _check_regular(path: str) -> None:
+    """A listed file must be a regular file: a pipe or a device would block the reader, a
+    dangling link cannot be read."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise DataError(f"cannot be read ({exc.strerror})", path) from None
+    if not stat.S_ISREG(mode):
+        raise DataError("not a regular file (a pipe, device or socket): move it out", path)
 
 
 def _check_folder(folder: str) -> None:
@@ -392,10 +406,10 @@ def _folder_labels(
             "(its subfolders)",
             source,
         )
-    listing, found = _labeled(
+    listing, found = _labeled(  # evaluating: every subfolder, each a class the model knows
         source,
         kind,
-        reader.class_names,
+        None if fixed else reader.class_names,
         classes.get(SINGLE) if fixed else None,
         reader.follow_links,
     )

@@ -198,7 +198,7 @@ def table_columns(source: str, fmt: str, columns: list[str]) -> Table:
     if not os.path.isfile(source):
         raise DataError("data file not found", source)
     parquet = parquet_file(source, source)  # the Parquet reader's cells and errors
-    names = column_names(parquet)
+    names = column_names(parquet, source)
     for name in columns:
         if name not in names:
             raise DataError(f"no column '{name}'{did_you_mean(name, names)}", source)

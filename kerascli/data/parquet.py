@@ -39,9 +39,22 @@ def parquet_file(source: str | IO[bytes], file: str) -> Any:
         raise DataError(f"cannot read Parquet: {_reason(exc)}", file) from None
 
 
-def column_names(parquet: Any) -> list[str]:
-    """The columns of a Parquet file, but the index columns pandas wrote (`__index_level_0__`)."""
-    return schema_columns(parquet.schema_arrow)
+def column_names(parquet: Any, file: str) -> list[str]:
+    """The columns of a Parquet file, but the index columns pandas wrote (`__index_level_0__`).
+
+    Raises:
+        DataError: a name is given to two columns (which one a spec means cannot be told).
+    """
+    names = schema_columns(parquet.schema_arrow)
+    for name in names:
+        if names.count(name) > 1:
+            positions = [i for i, n in enumerate(names, start=1) if n == name]
+            raise DataError(
+                f"duplicate column name '{name}' (columns {positions[0]} and {positions[1]}): "
+                "each column needs its own name",
+                file,
+            )
+    return names
 
 
 def parquet_chunks(
@@ -53,7 +66,7 @@ def parquet_chunks(
     Args:
         wanted: The columns to read (those the file has). Defaults to every column.
     """
-    names = column_names(parquet)
+    names = column_names(parquet, file)
     columns = names if wanted is None else [name for name in dict.fromkeys(wanted) if name in names]
     first = 0
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -117,6 +117,7 @@ class TableReading:
         split = self.data.split
         self.key = split.key if split is not None and self.part is not None else None
         self.by_rows = self.part is not None and split is not None and not split.by_file
+        self.by_file_part = self.part is not None and split is not None and split.by_file
         self.wanted = [*self.used, *self.keep, *([self.key] if self.key else [])]
         self.types: dict[str, str] = dict(self.data.columns or {})
         self._header: tuple[str, list[str]] | None = None
@@ -187,7 +188,7 @@ class TableReading:
             yield from csv_chunks(handle, self.fmt, file, stream.CHUNK_ROWS, wanted, check)
         elif self.fmt == "parquet":
             parquet = parquet_file(handle if is_remote(file) else file, file)  # natively if local
-            self._same_header(file, column_names(parquet))
+            self._same_header(file, column_names(parquet, file))
             for _, columns in parquet_chunks(parquet, file, stream.CHUNK_ROWS, wanted):
                 yield columns
         else:
@@ -307,7 +308,11 @@ def target_pass(
         for key, columns in targets.items()
     }
     read = reading.used if data.missing == "drop" else column_names_of(list(targets.values()))
-    for whole, in_part in reading.tables([*read, *([reading.key] if reading.key else [])]):
+    for whole, in_part in _all_files(reading, fixed).tables(
+        [*read, *([reading.key] if reading.key else [])]
+    ):
+        if in_part is None and reading.by_file_part:  # a whole file, in the part or not
+            in_part = np.full(whole.rows, whole.path in reading.files)
         table = apply_missing(whole, data.missing, read)
         if in_part is not None and table is not whole:  # rows dropped
             in_part = in_part[np.asarray(table.positions) - whole.position(0)]
@@ -321,6 +326,14 @@ def target_pass(
         if counts is not None:
             facts.counts[key] = counts
     return facts
+
+
+def _all_files(reading: TableReading, fixed: bool) -> TableReading:
+    """The reading a target pass reads: with `split.by_file`, every file of the source (its
+    classes are the whole source's, whichever files train), else `reading`'s own."""
+    if fixed or not reading.by_file_part:
+        return reading
+    return replace(reading, part=None)
 
 
 _COUNTED = 1 << 20

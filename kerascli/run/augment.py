@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kerascli.model.builder import Builder
+from kerascli.run.adapt import ADAPTABLE
 from kerascli.spec.facts import inputs_by_array_key, inputs_by_name
 from kerascli.spec.problems import KeyPath
 
@@ -30,7 +31,7 @@ def augmentation(builder: Builder) -> Callable[[Any], Any] | None:
             keys[name]: (calls, ("data", "augment", name)) for name, calls in data.augment.items()
         }
     layers = {
-        key: [builder.call("layers", call, (*path, i)) for i, call in enumerate(calls)]
+        key: [_layer(builder, call, (*path, i)) for i, call in enumerate(calls)]
         for key, (calls, path) in by_input.items()
     }
 
@@ -40,6 +41,35 @@ def augmentation(builder: Builder) -> Callable[[Any], Any] | None:
         return _through(next(iter(layers.values())), x)
 
     return augment
+
+
+NOISE = ("GaussianNoise", "GaussianDropout")
+"""Keras layers outside `keras.layers` preprocessing that augment a batch too."""
+
+
+def _layer(builder: Builder, call: dict[str, Any], path: KeyPath) -> Any:
+    """An augmentation layer: a Keras preprocessing layer that needs no adapting (`RandomFlip`,
+    `RandomRotation`...), a noise layer, or a plugin's layer. A layer that learns or normalises
+    (`Dense`, `BatchNormalization`, an unadapted `Normalization`) would change training
+    batches only, silently: it belongs in the model."""
+    layer = builder.call("layers", call, path)
+    name = type(layer).__name__
+    module = type(layer).__module__
+    keras_layer = module.startswith("keras.")
+    if keras_layer and ".preprocessing." not in module and name not in NOISE:
+        raise builder.error(
+            path,
+            f"{name} is not a preprocessing layer: data.augment takes the layers that augment "
+            "training batches (RandomFlip, RandomRotation, RandomZoom, GaussianNoise...); a "
+            "layer that learns or normalises belongs in the model",
+        )
+    if name in ADAPTABLE:
+        raise builder.error(
+            path,
+            f"{name} needs adapting to the data: put it in the model (it is adapted there, and "
+            "travels into predict)",
+        )
+    return layer
 
 
 def _through(layers: list[Any], x: Any) -> Any:

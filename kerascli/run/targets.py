@@ -134,6 +134,27 @@ def _targets(data: Data, output: str) -> list[np.ndarray]:
     return [np.asarray(i) for i in ids if i is not None and np.size(i)]
 
 
+def _check_ids(builder: Builder, name: str, arrays: list[np.ndarray]) -> None:
+    """Class ids are whole numbers from 0: Keras's sparse crossentropy would silently cut `1.5`
+    to 1 (and `-1` fails mid-fit, or gives NaN on a GPU)."""
+    spec = builder.spec
+    per_output = losses_by_output(spec) or {}
+    loss_path = per_output[name][0] if name in per_output else ("compile", "loss")
+    for values in arrays:
+        cut = values[values != np.trunc(values)] if values.dtype.kind == "f" else values[:0]
+        if len(cut):
+            raise builder.error(
+                loss_path,
+                f"{loss_name(spec, name)} takes class ids, whole numbers; the target holds "
+                f"{cut[0]:g}: for a regression target use a regression loss (mse...)",
+            )
+        if values.min() < 0:
+            raise builder.error(
+                loss_path,
+                f"the target holds class id {values.min():g}: class ids count from 0",
+            )
+
+
 def _check_output(
     builder: Builder, name: str, kind: str, units: int | None, arrays: list[np.ndarray]
 ) -> None:
@@ -152,6 +173,7 @@ def _check_output(
         )
     if kind != "sparse":
         return
+    _check_ids(builder, name, arrays)
     top = int(max(i.max() for i in arrays))
     if top >= units:
         label = f"output '{name}'" if name != SINGLE else "the output layer"

@@ -129,7 +129,7 @@ def train(
         RunInterrupted: Ctrl-C or SIGTERM ended the run, marked `interrupted`/`terminated`.
     """
     seed_everything(spec.seed)
-    data, builder, model = _prepare(spec)  # data and model errors come before any run directory
+    data, builder, model, augment = _prepare(spec)  # their errors come before a run exists
     run = RunDir.create(runs_dir, name or spec.name, environment(spec.seed, _spec_file(spec)))
     history = history_writer(run.path / "history.csv")
     with (
@@ -141,7 +141,7 @@ def train(
         callbacks = training_callbacks(
             builder, run.path, history, rec.file, backups, list(data.splits), gates, stream, plain
         )
-        fit = partial(_fit, model, spec, data, callbacks, augmentation(builder))
+        fit = partial(_fit, model, spec, data, callbacks, augment)
         fit_started = time.time()
         run_stages(builder, model, history, backups, fit)
         _trained(spec, run, history, fit_started)
@@ -153,15 +153,16 @@ def train(
     return RunResult(run.path, "completed", metrics, history.rows)
 
 
-def _prepare(spec: Spec) -> tuple[Data, Builder, Any]:
-    """The data, the builder and the built model, checked against what only the built model
-    tells: the data's class ids fit its outputs, the stages' `trainable` names are its layers."""
+def _prepare(spec: Spec) -> tuple[Data, Builder, Any, Callable[[Any], Any] | None]:
+    """The data, the builder, the built model and the augmentation, checked against what only
+    the built model tells: the data's class ids fit its outputs, the stages' `trainable` names
+    are its layers."""
     data = load_data(spec)
     builder = Builder(spec)
     model = builder.build()
     check_class_ids(builder, model, data)
     check_stage_settings(builder, model)
-    return data, builder, model
+    return data, builder, model, augmentation(builder)
 
 
 def _spec_file(spec: Spec) -> str | None:

@@ -80,6 +80,17 @@ class SplitSpec(Strict):
         return self
 
 
+def _unique(names: list[str] | None) -> list[str] | None:
+    """`class_names` without a name twice (a class id each)."""
+    if names is not None:
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"class {', '.join(repr(n) for n in twice)} given twice: each class once"
+            )
+    return names
+
+
 class ImagesSpec(Strict):
     """How images are read: an image folder (a subfolder per class), or the image paths in a
     column of a CSV/TSV/Parquet file (`column`). Keras's `image_dataset_from_directory` names."""
@@ -112,6 +123,8 @@ class ImagesSpec(Strict):
         examples=["file"],
     )
 
+    _unique_classes = field_validator("class_names")(_unique)
+
     @model_validator(mode="after")
     def _one_way_to_fit(self) -> ImagesSpec:
         if self.crop_to_aspect_ratio and self.pad_to_aspect_ratio:
@@ -130,6 +143,8 @@ class TextSpec(Strict):
     max_length: PositiveInt | None = Field(
         None, description="Keep at most this many characters of each text."
     )
+
+    _unique_classes = field_validator("class_names")(_unique)
     follow_links: bool = Field(False, description="Follow symbolic links to subfolders.")
 
 

@@ -393,6 +393,7 @@ def implied_input(spec: Spec, data: DataSpec, fmt: str | None) -> bool:
         and data.features is None
         and len(inputs_by_name(spec)) == 1
         and has_columns(fmt)
+        and data.images is None  # image paths in a column: the images are the input
     )
 
 

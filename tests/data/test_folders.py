@@ -585,3 +585,57 @@ def test_a_cached_folder_is_shuffled_anew_each_epoch(tmp_path: Path, cache: str)
     first, second = epochs
     assert sorted(first) == sorted(second) == [0] * 12 + [1] * 12
     assert first != second and first != [0] * 12 + [1] * 12
+
+
+def test_a_pipe_among_the_images_is_named_not_waited_on(tmp_path: Path) -> None:
+    import os
+
+    _image_folder(tmp_path / "pets", {"cat": 2, "dog": 2})
+    os.mkfifo(tmp_path / "pets" / "dog" / "p.png")
+    spec = _spec(tmp_path, {"path": "pets", "images": _images()})
+    message = _raises(lambda: _open(spec, tmp_path / "pets"))
+    assert message.startswith(f"{tmp_path / 'pets' / 'dog' / 'p.png'}: not a regular file")
+
+
+def test_evaluating_reads_every_subfolder_whatever_the_specs_class_names(tmp_path: Path) -> None:
+    """With `class_names` in the spec, a folder to evaluate on is still read whole: a subfolder
+    the model never saw is refused, a class missing is fine."""
+    _image_folder(tmp_path / "extra", {"a": 1, "b": 1, "zz": 1})
+    data = {"path": "extra", "images": _images(class_names=["a", "b"])}
+    spec = _spec(tmp_path, data)
+    known = {"": ["a", "b"]}
+    message = _raises(lambda: _open(spec, tmp_path / "extra", known, fixed_classes=True))
+    assert "subfolder 'zz' is not a class the model was trained with" in message
+    _image_folder(tmp_path / "some", {"b": 2})
+    x, y, _ = _all(_open(spec, tmp_path / "some", known, fixed_classes=True))
+    assert y is not None and y.tolist() == [1, 1]
+
+
+def test_a_run_trained_on_an_image_column_predicts(tmp_path: Path) -> None:
+    """The run's spec must not gain implied `features` (the images are the input)."""
+    from tests.conftest import invoke
+
+    _image_folder(tmp_path / "img", {"a": 2, "b": 2})
+    rows = [["file", "label", "id"]]
+    rows += [[f"img/{c}/{n}.png", c, f"r{c}{n}"] for c in "ab" for n in range(2)]
+    _write_csv(tmp_path / "list.csv", rows)
+    document = {
+        "name": "column",
+        "seed": 1,
+        "model": {
+            "sequential": {
+                "input": {"shape": list(SHAPE)},
+                "layers": ["Flatten", {"Dense": {"units": 2, "activation": "softmax"}}],
+            }
+        },
+        "compile": {"loss": "sparse_categorical_crossentropy"},
+        "fit": {"epochs": 1},
+        "data": {"path": "list.csv", "target": "label", "images": _images(column="file")},
+    }
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    trained = invoke("train", tmp_path / "spec.yaml", "--runs-dir", tmp_path / "runs", "--json")
+    assert trained.code == 0, trained.err
+    run = trained.json()["run_dir"]
+    predicted = invoke("predict", run, tmp_path / "list.csv", "--keep", "id", "--json")
+    assert predicted.code == 0, predicted.err
+    assert predicted.json()["predictions"]["id"] == ["ra0", "ra1", "rb0", "rb1"]

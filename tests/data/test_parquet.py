@@ -205,3 +205,15 @@ def test_a_parquet_path_with_a_scheme_is_read_through_tensorflow(tmp_path: Path)
         concatenated(stream),
         read_split(spec_of(tmp_path, {"path": "set.csv", **data}), str(csv), {}),
     )
+
+
+def test_a_column_name_given_twice_is_refused(tmp_path: Path) -> None:
+    """Which of two `alcohol` columns a spec means cannot be told: refused, as in a CSV."""
+    table = pa.table(
+        [pa.array([1.0, 2.0]), pa.array([0.0, 0.0]), pa.array(["a", "b"])], names=["x", "x", "y"]
+    )
+    path = tmp_path / "dup.parquet"
+    pq.write_table(table, path)
+    spec = spec_of(tmp_path, {"path": "dup.parquet", "features": ["x"], "target": "y"}, features=1)
+    with pytest.raises(SpecError, match="duplicate column name 'x' \\(columns 1 and 2\\)"):
+        list(open_source(spec, str(path), {}).chunks())

@@ -267,3 +267,36 @@ def test_a_sorted_stream_is_shuffled_across_its_chunks() -> None:
     batches = [y.numpy() for _, y in make_dataset(Stream(chunks), data, 50, 3, training=True)]
     assert sorted(np.concatenate(batches).tolist()) == sorted(list(range(5)) * 100)
     assert len(set(batches[0].tolist())) >= 2  # the first batch mixes two chunks' classes
+
+
+@pytest.mark.parametrize(
+    "layer, words",
+    [
+        ({"Dense": {"units": 4}}, "Dense is not a preprocessing layer"),
+        ({"BatchNormalization": {}}, "BatchNormalization is not a preprocessing layer"),
+        ({"Normalization": {}}, "Normalization needs adapting to the data"),
+    ],
+)
+def test_augment_takes_preprocessing_layers_only(tmp_path: Path, layer: dict, words: str) -> None:
+    """A layer that learns or normalises would change training batches only, silently."""
+    data = {"path": str(IRIS_CSV), "features": FEATURES, "target": "species", "augment": [layer]}
+    result = invoke("train", _spec(tmp_path, data), "--runs-dir", tmp_path / "runs")
+    assert result.code == 2, result.err
+    assert "data.augment[0]" in result.err and words in result.err
+    assert not (tmp_path / "runs").exists()  # refused before a run is made
+
+
+@pytest.mark.parametrize("value, words", [("0.5", "whole numbers"), ("-1", "count from 0")])
+def test_class_ids_are_whole_numbers_from_zero(tmp_path: Path, value: str, words: str) -> None:
+    """Keras's sparse crossentropy would cut 0.5 to 0 (and fail mid-fit on -1)."""
+    rows = list(csv.reader(IRIS_CSV.open()))
+    ids = {"setosa": "0", "versicolor": "1", "virginica": "2"}
+    out = tmp_path / "ids.csv"
+    with out.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(rows[0])
+        for i, row in enumerate(rows[1:]):
+            writer.writerow([*row[:4], value if i == 7 else ids[row[4]]])
+    data = {"path": str(out), "features": FEATURES, "target": "species"}
+    result = invoke("train", _spec(tmp_path, data), "--runs-dir", tmp_path / "runs")
+    assert result.code == 2 and "compile.loss" in result.err and words in result.err

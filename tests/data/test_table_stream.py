@@ -489,3 +489,45 @@ def test_a_path_with_a_scheme_is_read_through_tensorflows_file_systems(tmp_path:
     npy = open_source(spec, f"file://{tmp_path}/x.npy", {}, require_target=False, stream=True)
     assert isinstance(npy, Stream) and npy.rows == 200
     np.testing.assert_array_equal(concatenated(npy).x, values)
+
+
+def test_a_quoted_header_streams_as_it_reads_in_memory(tmp_path: Path) -> None:
+    """R's `write.csv` quotes the header: the stream reads it as the file in memory is read."""
+    path = write_table(tmp_path / "set.csv", 300)
+    lines = path.read_text().splitlines()
+    header = ",".join(f'"{name}"' for name in lines[0].split(","))
+    path.write_text("\n".join([header, *lines[1:]]) + "\n")
+    data = {"path": "set.csv", "features": ["a", "b", "c"], "target": "y"}
+    whole = read_split(spec_of(tmp_path, data), str(path), {})
+    streamed = open_source(spec_of(tmp_path, {**data, "stream": True}), str(path), {})
+    assert isinstance(streamed, Stream)
+    assert_same(concatenated(streamed), whole)
+
+
+def test_by_file_finds_the_classes_of_every_file(tmp_path: Path) -> None:
+    """Split by file, a class held only by files outside the training part is still a class
+    (its rows are validated, not refused as unknown), and the counts are the part's."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for i in range(12):
+        label = "owl" if i == 11 else "cat"
+        (shards / f"part-{i:02d}.csv").write_text(f"a,b,c,y\n{i},0,0,{label}\n{i},1,1,dog\n")
+    data = {"path": "shards/*.csv", "features": ["a", "b", "c"], "target": "y"}
+    split = {"validation": 0.25, "test": 0.25, "by_file": True}
+    loaded = load_data(spec_of(tmp_path, {**data, "split": split}))
+    assert loaded.classes[""] == ["cat", "dog", "owl"]
+    rows = {name: concatenated(s).rows for name, s in loaded.splits.items()}  # type: ignore[arg-type]
+    assert sum(rows.values()) == 24
+    train = loaded.splits["train"]
+    assert isinstance(train, Stream) and train.label_counts is not None
+    assert int(train.label_counts[""].sum()) == rows["train"]
+
+
+def test_lone_cr_line_ends_stream_as_they_read_in_memory(tmp_path: Path) -> None:
+    path = write_table(tmp_path / "set.csv", 200)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
+    data = {"path": "set.csv", "features": ["a", "b", "c"], "target": "y"}
+    whole = read_split(spec_of(tmp_path, data), str(path), {})
+    streamed = open_source(spec_of(tmp_path, {**data, "stream": True}), str(path), {})
+    assert isinstance(streamed, Stream)
+    assert_same(concatenated(streamed), whole)

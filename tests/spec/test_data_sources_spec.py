@@ -541,3 +541,10 @@ def test_a_remote_table_of_image_paths_is_refused(tmp_path: Path) -> None:
         "8:9: data.path: a table of image paths (data.images.column) is read from the local "
         "disk: copy it here (the images it lists may stay remote only as a folder or glob source)"
     ]
+
+
+def test_a_class_named_twice_is_refused(tmp_path: Path, digits: Path) -> None:
+    text = CNN + "  path: digits\n  images: {image_size: [28, 28], color_mode: grayscale,"
+    text += " class_names: ['0', '1', '0']}\n"
+    (problem,) = _problems(tmp_path, text)
+    assert "data.images.class_names: class '0' given twice: each class once" in problem
