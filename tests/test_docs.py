@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SPEC_DOC = DOCS / "spec.md"
 DATA_DOC = DOCS / "data.md"
+DISTRIBUTE_DOC = DOCS / "distribute.md"
 EXAMPLES = ROOT / "model_specs"
 
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
@@ -36,10 +37,11 @@ def blocks(path: Path, lang: str) -> list[tuple[int, str]]:
 
 
 def _reference_part() -> str:
-    """docs/spec.md up to its error-message section (whose specs are broken on purpose), and
-    docs/data.md."""
+    """docs/spec.md up to its error-message section (whose specs are broken on purpose),
+    docs/data.md and docs/distribute.md."""
     spec = SPEC_DOC.read_text(encoding="utf-8").split("## Error messages")[0]
-    return spec + "\n" + DATA_DOC.read_text(encoding="utf-8")
+    others = [DATA_DOC.read_text(encoding="utf-8"), DISTRIBUTE_DOC.read_text(encoding="utf-8")]
+    return "\n".join([spec, *others])
 
 
 def _is_whole_spec(text: str) -> bool:

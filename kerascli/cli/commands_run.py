@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -11,14 +12,16 @@ import typer
 
 from kerascli.cli import render
 from kerascli.cli.command import command
-from kerascli.cli.errors import GateFailed
+from kerascli.cli.errors import GateFailed, InvalidArgument
 from kerascli.cli.options import (
     BareSpecOpt,
     CompareOpt,
+    DebugOpt,
     EpochsOpt,
     InputFileArg,
     JsonOpt,
     KeepOpt,
+    MaxRestartsOpt,
     NameOpt,
     PredictionsOpt,
     QuietOpt,
@@ -30,6 +33,7 @@ from kerascli.cli.options import (
     TargetArg,
     TrustOpt,
     VerboseOpt,
+    WorkersOpt,
 )
 
 
@@ -44,14 +48,25 @@ def train(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     json_: JsonOpt = False,
+    workers: WorkersOpt = None,
+    max_restarts: MaxRestartsOpt = 0,
+    debug: DebugOpt = False,
 ) -> None:
     """Train a spec: compile, fit, evaluate and save into runs/<name>/<n>/."""
     from kerascli.run.rundir import RunDir
     from kerascli.spec import load_spec
 
     _check_run_name(name)
+    if max_restarts and workers is None:
+        raise typer.BadParameter("needs --workers", param_hint="--max-restarts")
     overrides = [*(set_ or []), *([f"fit.epochs={epochs}"] if epochs else [])]
     loaded = load_spec(spec, overrides)
+    if workers is not None:
+        shared = {"--set": set_, "--epochs": epochs, "--runs-dir": runs_dir, "--name": name}
+        shared.update({"--verbose": verbose, "--debug": debug})
+        chief = {"--require": require, "--quiet": quiet, "--json": json_}
+        _train_workers(loaded, spec, shared, chief, workers, max_restarts)
+        return
     gates = _gates(require)
     from kerascli.run.progress import use_plain
     from kerascli.run.trainer import train as run_training
@@ -61,8 +76,14 @@ def train(
         loaded, runs_dir, name, stream=stream, plain=use_plain(stream, quiet), gates=gates
     )
     gate_results = _apply_gates(gates, result.flat_metrics(), json_)
-    if gate_results:
+    if gate_results and result.chief:  # another worker's run is gone as training ends
         RunDir.open(result.path).update(gates=[r.to_dict() for r in gate_results])
+    _report_training(result, gate_results, json_)
+
+
+def _report_training(result: Any, gate_results: list[Any], json_: bool) -> None:
+    """What `train` prints: its metrics and run (or the JSON document); exit 3 if a gate
+    failed."""
     passed = all(r.passed for r in gate_results)
     if json_:
         render.print_json(
@@ -77,9 +98,47 @@ def train(
         )
     else:
         render.stdout.print(render.metrics_table("metrics", result.metrics))
-        render.stdout.print(f"run: [bold]{result.path}[/bold]")
+        where = result.path if result.chief else "written by the chief worker"
+        render.stdout.print(f"run: [bold]{where}[/bold]")
     if not passed:
         raise GateFailed()
+
+
+def _train_workers(
+    loaded: Any,
+    spec: Path,
+    shared: dict[str, Any],
+    chief: dict[str, Any],
+    workers: int,
+    max_restarts: int,
+) -> None:
+    """`train --workers N`: the spec checked here, then trained by N local processes given the
+    `shared` options; the chief also the `chief` ones (gates, --json), the others `--quiet`."""
+    from kerascli.run.workers import kerascli_train, launch_workers, refusal
+
+    problem = refusal(loaded, os.environ)
+    if problem is not None:
+        raise InvalidArgument(problem)
+    _gates(chief["--require"])  # a malformed gate is refused here, once
+    words = _option_words(["train", str(spec)], shared)
+    command = kerascli_train(_option_words(words, chief), [*words, "--quiet"])
+    hold = render.write_stdout if chief["--json"] else None  # one document on stdout
+    code = launch_workers(command, workers, max_restarts, hold_stdout=hold)
+    if code != 0:
+        raise typer.Exit(code)
+
+
+def _option_words(words: list[str], options: dict[str, Any]) -> list[str]:
+    """`words` and then the options given: a flag when True, repeated for a list."""
+    out = list(words)
+    for flag, value in options.items():
+        if value is True:
+            out.append(flag)
+        elif isinstance(value, list):
+            out += [word for item in value for word in (flag, str(item))]
+        elif value is not None and value is not False:
+            out += [flag, str(value)]
+    return out
 
 
 def _check_run_name(name: str | None) -> None:

@@ -56,6 +56,25 @@ RequireOpt = Annotated[
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="Plain lines instead of progress bars.")
 ]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Train on N local worker processes (MultiWorkerMirroredStrategy); worker 0, the "
+        "chief, writes the run.",
+        show_default=False,
+    ),
+]
+MaxRestartsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-restarts",
+        min=0,
+        help="With --workers: start all the workers again, up to K times, after one crashed "
+        "(a backup resumes the run).",
+    ),
+]
 
 # --- trained models ---------------------------------------------------------------------------
 TargetArg = Annotated[

@@ -9,6 +9,7 @@ from kerascli.model.applications import build_application
 from kerascli.model.functional import as_fed, build_functional
 from kerascli.model.keras_env import import_keras
 from kerascli.model.plugins import load_object, load_plugins
+from kerascli.model.precision import dtype_policy, output_args, output_problems, policy_name
 from kerascli.model.registry import Registry, UnknownName
 from kerascli.spec.facts import (
     inputs_by_array_key,
@@ -56,6 +57,9 @@ class Builder:
         import_keras()  # silence TensorFlow's logs before a plugin imports keras
         self.registry = Registry(load_plugins(spec.plugins, where))
         self.keras = self.registry.keras
+        self.policy = policy_name(spec)
+        self.precision_problems: list[str] = []  # set by `build` (`output_problems`)
+        self._sample_outputs: Any = None  # what a subclass model returned on its sample
 
     # -- errors ------------------------------------------------------------------------------
     def error(self, path: KeyPath, message: str, at_key: bool = False) -> SpecError:
@@ -124,9 +128,13 @@ class Builder:
             raise self.error(path, f"bad input: {short_message(exc)}") from exc
 
     def build(self) -> Any:
+        """The spec's model, built under its dtype policy (`distribute.mixed_precision`);
+        `precision_problems` then names its outputs that a mixed policy leaves below float32."""
         kind = self.spec.model.kind
-        model = getattr(self, f"_build_{kind}")()
-        self.load_weights(model)
+        with dtype_policy(self.policy):
+            model = getattr(self, f"_build_{kind}")()
+            self.load_weights(model)
+        self.precision_problems = output_problems(model, self._sample_outputs)
         return model
 
     def model_name(self, name: str | None) -> str:
@@ -145,7 +153,10 @@ class Builder:
                 shape = tuple(seq.input.shape) if i == 0 else model.output_shape[1:]
                 layer = build_application(self, name, args, shape, path)
             else:
-                layer = self.call("layers", call, path)
+                last = i == len(seq.layers) - 1
+                layer = self.instantiate(
+                    "layers", name, output_args(args, self.policy) if last else args, path
+                )
             previous = f"{call_parts(seq.layers[i - 1])[0]} (layers[{i - 1}])" if i else "the input"
             try:
                 model.add(layer)
@@ -196,7 +207,7 @@ class Builder:
         by_key = inputs_by_array_key(self.spec)
         sample = as_fed({key: zeros(spec) for key, spec in by_key.items()}, list(by_key))
         try:
-            model(sample)
+            self._sample_outputs = model(sample)
         except Exception as exc:
             raise self.error(
                 (*base, "input" if sub.input is not None else "inputs"),

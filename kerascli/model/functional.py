@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from kerascli.model.applications import build_application
 from kerascli.model.keras_private import keep_training
 from kerascli.model.ops import call_op
+from kerascli.model.precision import output_args
 from kerascli.spec import catalog
 from kerascli.spec.blocks import BlockError, Node, expand
 from kerascli.spec.check_graph import written_refs
@@ -36,8 +37,9 @@ def build_functional(builder: Builder) -> Any:
         raise builder.error(exc.path, str(exc), at_key=True) from exc
     order = {name: _reads(node, graph.nodes) for name, node in graph.nodes.items()}
     layers: dict[str, Any] = {}
+    ends = {ref_parts(ref)[0] for ref in graph.outputs.values()}  # the output nodes
     for name in TopologicalSorter(order).static_order():
-        tensors[name] = _call_node(builder, graph.nodes[name], tensors, layers)
+        tensors[name] = _call_node(builder, graph.nodes[name], tensors, layers, name in ends)
     outputs = {n: resolve_ref(ref, tensors) for n, ref in graph.outputs.items()}
     try:
         return builder.keras.Model(
@@ -52,10 +54,10 @@ def build_functional(builder: Builder) -> Any:
 
 
 def _call_node(
-    builder: Builder, node: Node, tensors: dict[str, Any], layers: dict[str, Any]
+    builder: Builder, node: Node, tensors: dict[str, Any], layers: dict[str, Any], end: bool
 ) -> Any:
     """Call one node on the tensors it reads; its layer (or the one it reuses) goes into
-    `layers`."""
+    `layers`. A layer that gives a model output (`end`) is float32 under a mixed policy."""
     spec, path = node.node, node.path
     _check_indices(builder, node, tensors)
     source = resolve_from(spec.from_, tensors)
@@ -75,6 +77,7 @@ def _call_node(
             make = lambda: build_application(builder, cls, args, shape, path)  # noqa: E731
         else:
             args.setdefault("name", node.name)
+            args = output_args(args, builder.policy) if end else args
             make = lambda: builder.instantiate("layers", cls, args, path)  # noqa: E731
         layer = _located(builder, node, where, make)
     layers[node.name] = layer

@@ -13,6 +13,10 @@ two runs of one spec at once would overwrite each other's backup. So, before `fi
 - records in the directory which run writes it (`writer.json`), and in `run.json` the directory
   (`backup`) and, when it resumes, the run whose backup it resumes and the epoch it resumes at
   (`resumed_from`).
+
+In a multi-worker run the chief claims the directory (refusing one another run holds: every
+worker must resume from it); after a barrier, each other worker copies the chief's checked
+state into its own temporary run and backs up there.
 """
 
 from __future__ import annotations
@@ -24,16 +28,23 @@ import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascli.run.rundir import HOST, RunDir, write_json
-from kerascli.spec.problems import cause_line
+from kerascli.spec.problems import KerasCliError, cause_line
+
+if TYPE_CHECKING:
+    from kerascli.run.distribute import Placement
 
 WEIGHTS = "latest.weights.h5"  # Keras's names (keras.callbacks.BackupAndRestore)
 METADATA = "training_metadata.json"
 PREVIOUS = ".bkp"  # `double_checkpoint=True` keeps the state before as `<file>.bkp`
 WRITER = "writer.json"  # ours: the run that writes the backup
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+class BackupBusy(KerasCliError):
+    """Another live run holds the backup directory a multi-worker run must use."""
 
 
 def backup_problem(
@@ -137,9 +148,17 @@ class Backups:
             `fit` begins), or `None` when it starts afresh.
     """
 
-    def __init__(self, run: RunDir, epochs: int | None = None) -> None:
+    def __init__(
+        self,
+        run: RunDir,
+        epochs: int | None = None,
+        placement: Placement | None = None,
+        runs_dir: str | Path = "runs",
+    ) -> None:
         self.run = run
         self.epochs = epochs
+        self.placement = placement if placement is not None and placement.workers > 1 else None
+        self.runs_dir = runs_dir
         self.resumed: int | None = None
         self._locks: list[tuple[int, Path]] = []
         self._claimed: list[Path] = []
@@ -158,8 +177,15 @@ class Backups:
         """The directory this run backs up to: `backup_dir`, or `backup_dir-2`, `-3`... while
         another live run holds it; locked, checked (a broken backup is moved aside) and
         recorded in `run.json` (`backup`, and `resumed_from` when there is a state to resume)."""
+        if self.placement is not None and not self.placement.chief:
+            return self._worker_copy(backup_dir)
         n, path, holder = 1, backup_dir, ""
         while (fd := _lock(path)) is None:
+            if self.placement is not None:  # the other workers resume from this directory
+                raise BackupBusy(
+                    f"backup {path} is in use by {_holder(path)}; a multi-worker run backs up "
+                    "to one directory: wait for that run, or give BackupAndRestore a backup_dir"
+                )
             if n == 1:
                 holder = _holder(path)
             n += 1
@@ -181,7 +207,22 @@ class Backups:
             fields["resumed_from"] = {"run": writer.get("run"), "epoch": epoch + 1}
             self.resumed = epoch
         self.run.update(**fields)
+        if self.placement is not None:
+            self.placement.barrier()  # the other workers copy the state checked here
         return path
+
+    def _worker_copy(self, backup_dir: Path) -> Path:
+        """A non-chief worker's backup: once the chief has checked its backup, a copy of it in
+        this worker's temp directory (where this worker writes), so every worker resumes from
+        the same state."""
+        assert self.placement is not None
+        self.placement.barrier()
+        chief = self.placement.chief_path(backup_dir, self.runs_dir)
+        backup_dir.mkdir(parents=True, exist_ok=True)
+        for name in (WEIGHTS, METADATA):
+            if (chief / name).is_file():
+                shutil.copyfile(chief / name, backup_dir / name)
+        return backup_dir
 
     def mark(self) -> None:
         """Record in each claimed directory that this run writes it (`writer.json`): again

@@ -53,6 +53,10 @@ def _default_path(
         value = (run_path.parent if name == "BackupAndRestore" else run_path) / value
     value.parent.mkdir(parents=True, exist_ok=True)
     if name == "BackupAndRestore" and backups is not None:
+        if (
+            backups.placement is not None
+        ):  # a worker stopped mid-write: resume from the state before
+            args.setdefault("double_checkpoint", True)
         value = backups.claim(value)  # locked, checked, maybe `<backup>-2`
     args[key] = str(value)
     return args

@@ -86,11 +86,15 @@ def versions() -> dict[str, str]:
     return out
 
 
+LAUNCHED_BY = "KERASCLI_COMMAND"
+"""The command that started a worker of `kerascli train --workers` (`run.json` `command`)."""
+
+
 def environment(seed: int | None, spec_file: str | None) -> dict[str, Any]:
     """What `run.json` records about how a run was made."""
     return {
         "seed": seed,
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": os.environ.get(LAUNCHED_BY) or " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "cwd": os.getcwd(),
         "spec_file": spec_file,
         "git_commit": git_commit(Path(spec_file)) if spec_file else None,

@@ -10,6 +10,7 @@ from typing import Any
 
 from kerascli.model.builder import Builder
 from kerascli.model.plugins import load_object
+from kerascli.model.precision import dtype_policy
 from kerascli.run.compile import compile_model
 from kerascli.run.portable import PLUGIN_DIR, check_trust
 from kerascli.run.runs import UnreadableRun, classes_from_record, read_record
@@ -121,8 +122,9 @@ def _check_archive(path: Path) -> None:
 def _load_model(builder: Builder, path: Path, custom: dict[str, Any]) -> Any:
     """The Keras model in `path` (safe mode), compiled from the spec if it was saved without."""
     _check_archive(path)
-    try:
-        model = builder.keras.saving.load_model(path, custom_objects=custom, safe_mode=True)
+    try:  # under the policy it trained with: a subclass model's layers take the global one
+        with dtype_policy(builder.policy):
+            model = builder.keras.saving.load_model(path, custom_objects=custom, safe_mode=True)
     except (
         ValueError,
         TypeError,

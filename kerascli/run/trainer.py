@@ -21,6 +21,8 @@ from kerascli.run.augment import augmentation
 from kerascli.run.backup import Backups
 from kerascli.run.callbacks import history_writer, training_callbacks
 from kerascli.run.compile import compile_model
+from kerascli.run.distribute import Placement, check_in_step, check_placement, placed
+from kerascli.run.distribute_record import record_placement
 from kerascli.run.gates import Gate
 from kerascli.run.plots import plot_history
 from kerascli.run.portable import copy_plugins, origin, portable_spec
@@ -47,6 +49,8 @@ class RunResult:
     status: str
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+    chief: bool = True
+    """Whether this process wrote `path` (another worker's run is removed as it ends)."""
 
     def flat_metrics(self) -> dict[str, float]:
         return flatten_metrics(self.metrics)
@@ -128,29 +132,63 @@ def train(
         RunFailed: The run ended early, marked `failed`; `cause` is what ended it.
         RunInterrupted: Ctrl-C or SIGTERM ended the run, marked `interrupted`/`terminated`.
     """
-    seed_everything(spec.seed)
-    data, builder, model, augment = _prepare(spec)  # their errors come before a run exists
-    run = RunDir.create(runs_dir, name or spec.name, environment(spec.seed, _spec_file(spec)))
+    with placed(spec) as placement, placement.scope():  # before any TensorFlow op
+        seed_everything(spec.seed)
+        data, builder, model, augment = _prepare(spec)  # their errors come before a run exists
+        synchronized = check_placement(placement, builder, model)
+        run = RunDir.create(
+            placement.runs_dir(runs_dir),
+            name or spec.name,
+            environment(spec.seed, _spec_file(spec)),
+        )
+        prepared = _Prepared(data, builder, model, augment, placement, synchronized)
+        return _train_run(prepared, run, runs_dir, stream, plain, gates)
+
+
+@dataclass
+class _Prepared:
+    """What a run trains: data, model and where (`Placement`), ready before the run exists."""
+
+    data: Data
+    builder: Builder
+    model: Any
+    augment: Callable[[Any], Any] | None
+    placement: Placement
+    synchronized: list[str]
+
+
+def _train_run(
+    p: _Prepared,
+    run: RunDir,
+    runs_dir: str | Path,
+    stream: TextIO | None,
+    plain: bool | None,
+    gates: Sequence[Gate],
+) -> RunResult:
+    """Compile, fit, evaluate and save into `run`, recording it."""
+    spec, model, data = p.builder.spec, p.model, p.data
     history = history_writer(run.path / "history.csv")
     with (
-        Backups(run, total_epochs(spec)) as backups,
+        Backups(run, total_epochs(spec), p.placement, runs_dir) as backups,
         run.recording(lambda: len(history.rows)) as rec,
     ):
         _record_inputs(spec, run, model, data)
-        compile_model(builder, model)
+        compile_model(p.builder, model)
+        record_placement(p.placement, p.builder, model, p.synchronized, run, rec)
         callbacks = training_callbacks(
-            builder, run.path, history, rec.file, backups, list(data.splits), gates, stream, plain
+            p.builder, run.path, history, rec.file, backups, list(data.splits), gates, stream, plain
         )
-        fit = partial(_fit, model, spec, data, callbacks, augment)
+        fit = partial(_fit, model, spec, data, callbacks, p.augment)
         fit_started = time.time()
-        run_stages(builder, model, history, backups, fit)
+        run_stages(p.builder, model, history, backups, fit)
         _trained(spec, run, history, fit_started)
         metrics = _evaluate_and_save(model, spec, data, run.path, history.rows)
+        check_in_step(p.placement, model, run)
         run.update(timings={**run.record["timings"], "saved": round(time.time(), 3)})
         if "test" in metrics:
             rec.log(f"test: {format_logs(metrics['test'])}")
         rec.complete(metrics=flatten_metrics(metrics))
-    return RunResult(run.path, "completed", metrics, history.rows)
+    return RunResult(run.path, "completed", metrics, history.rows, p.placement.chief)
 
 
 def _prepare(spec: Spec) -> tuple[Data, Builder, Any, Callable[[Any], Any] | None]:

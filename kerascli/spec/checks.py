@@ -15,6 +15,7 @@ from typing import Any
 
 from kerascli.spec.check_blocks import check_blocks
 from kerascli.spec.check_data import check_columns, check_data_model, check_files
+from kerascli.spec.check_distribute import check_distribute
 from kerascli.spec.check_graph import check_graph
 from kerascli.spec.check_names import check_augment, check_call, check_compile, check_layers
 from kerascli.spec.check_sources import check_sources
@@ -50,6 +51,7 @@ def check_spec(spec: Spec, doc: Document, training: bool = True) -> list[Problem
         findings += check_stages(spec)
         findings += check_weights(spec)  # (a run predicts with the weights it saved)
         findings += check_augment(spec, lenient)  # (training batches only)
+        findings += check_distribute(spec)
     findings += check_files(spec, training)
     findings += check_sources(spec)
     header = data_header(spec)

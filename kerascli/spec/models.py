@@ -45,6 +45,7 @@ from kerascli.spec.calls import call_parts as call_parts
 from kerascli.spec.calls import is_plugin_ref as is_plugin_ref
 from kerascli.spec.data_spec import Columns as Columns
 from kerascli.spec.data_spec import DataSpec as DataSpec
+from kerascli.spec.distribute_spec import DistributeSpec
 from kerascli.spec.facts import OPS_PREFIX, subclass_source, takes_positional
 
 
@@ -628,6 +629,12 @@ class Spec(Strict):
         description="Fine-tuning stages after the first `fit.epochs`: each sets what trains, "
         "compiles anew and trains more epochs, in the same run.",
         examples=[[{"name": "fine_tune", "epochs": 3, "trainable": {"backbone": True}}]],
+    )
+    distribute: DistributeSpec | None = Field(
+        None,
+        description="How tf.distribute trains the model: strategy, devices, cluster and "
+        "mixed precision. Defaults to one device, float32.",
+        examples=[{"strategy": "mirrored"}, {"mixed_precision": "mixed_float16"}],
     )
 
     _document: Any = PrivateAttr(default=None)
