@@ -60,13 +60,13 @@ def train(
     if max_restarts and workers is None:
         raise typer.BadParameter("needs --workers", param_hint="--max-restarts")
     overrides = [*(set_ or []), *([f"fit.epochs={epochs}"] if epochs else [])]
-    loaded = load_spec(spec, overrides)
     if workers is not None:
         shared = {"--set": set_, "--epochs": epochs, "--runs-dir": runs_dir, "--name": name}
         shared.update({"--verbose": verbose, "--debug": debug})
         chief = {"--require": require, "--quiet": quiet, "--json": json_}
-        _train_workers(loaded, spec, shared, chief, workers, max_restarts)
+        _train_workers(overrides, spec, shared, chief, workers, max_restarts)
         return
+    loaded = load_spec(spec, overrides)
     gates = _gates(require)
     from kerascli.run.progress import use_plain
     from kerascli.run.trainer import train as run_training
@@ -105,7 +105,7 @@ def _report_training(result: Any, gate_results: list[Any], json_: bool) -> None:
 
 
 def _train_workers(
-    loaded: Any,
+    overrides: list[str],
     spec: Path,
     shared: dict[str, Any],
     chief: dict[str, Any],
@@ -114,11 +114,17 @@ def _train_workers(
 ) -> None:
     """`train --workers N`: the spec checked here, then trained by N local processes given the
     `shared` options; the chief also the `chief` ones (gates, --json), the others `--quiet`."""
-    from kerascli.run.workers import kerascli_train, launch_workers, refusal
+    from kerascli.run.workers import MULTI_WORKER, kerascli_train, launch_workers, refusal
+    from kerascli.spec import SpecError, load_spec
+    from kerascli.spec.check_distribute import replica_problems
 
-    problem = refusal(loaded, os.environ)
+    problem = refusal(load_spec(spec, overrides, check=False), os.environ)
     if problem is not None:
         raise InvalidArgument(problem)
+    loaded = load_spec(spec, [*overrides, MULTI_WORKER])  # as the workers will: errors once
+    problems = replica_problems(loaded, workers)  # at least one replica a worker
+    if problems:
+        raise SpecError([loaded.document.problem(path, text) for path, text, _ in problems])
     _gates(chief["--require"])  # a malformed gate is refused here, once
     words = _option_words(["train", str(spec)], shared)
     command = kerascli_train(_option_words(words, chief), [*words, "--quiet"])

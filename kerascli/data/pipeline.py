@@ -84,8 +84,15 @@ def _augmented(dataset: Any, data: DataSpec, augment: Callable[[Any], Any] | Non
 
 
 def _prefetched(dataset: Any, data: DataSpec) -> Any:
+    """`dataset` prefetched as `data.prefetch` says, and sharded by data under a multi-worker
+    strategy: each worker keeps every N-th batch of the one order all workers make (seeded),
+    so the global batches are one device's; sharding by file would change them, and fail on a
+    source of fewer files than workers."""
     import tensorflow as tf
 
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = dataset.with_options(options)
     if data.prefetch == "autotune":
         return dataset.prefetch(tf.data.AUTOTUNE)
     return dataset.prefetch(int(data.prefetch)) if data.prefetch else dataset

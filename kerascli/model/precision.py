@@ -18,10 +18,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from kerascli.model.keras_env import import_keras
+from kerascli.spec.distribute_spec import MIXED
 from kerascli.spec.models import Spec
-
-MIXED = ("mixed_float16", "mixed_bfloat16")
-"""The mixed dtype policies: variables in float32, computations in a 16-bit float."""
 
 
 def policy_name(spec: Spec) -> str:

@@ -14,10 +14,9 @@ two runs of one spec at once would overwrite each other's backup. So, before `fi
   (`backup`) and, when it resumes, the run whose backup it resumes and the epoch it resumes at
   (`resumed_from`).
 
-In a multi-worker run the chief claims the directory (refusing one another run holds: every
-worker must resume from it); after a barrier, each other worker copies the chief's checked
-state into its own temporary run and backs up there.
-"""
+In a multi-worker run the chief claims the directory (refusing one another run holds); after a
+barrier each other worker copies the chief's checked state into its temporary run and backs up
+there, and all must resume from the same epoch."""
 
 from __future__ import annotations
 
@@ -44,19 +43,18 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 class BackupBusy(KerasCliError):
-    """Another live run holds the backup directory a multi-worker run must use."""
+    """A multi-worker run cannot resume in step: another live run holds its backup directory,
+    or its workers see different backups."""
 
 
 def backup_problem(
     path: Path, suffix: str = "", epochs: int | None = None
 ) -> tuple[str | None, int | None]:
-    """What is wrong with the backup in `path` (`None` if nothing), and the epochs it holds
-    (`None` when there is nothing to resume from).
+    """What is wrong with the backup in `path` (`None`: nothing), its epochs done (`None`: none).
 
-    Keras's `training_metadata.json` gives `epoch`, the number of epochs done (0-based index
-    of the epoch to resume at): from 0 up to `fit.epochs`, which a run that died after its
-    last epoch, before Keras removed the backup, leaves. More is no state of this training:
-    Keras would train no epoch and call the run completed.
+    Keras's `training_metadata.json` gives `epoch`, the epochs done: 0 up to `fit.epochs` (a
+    run that died after its last epoch, before Keras removed the backup). More is no state of
+    this training; weights newer than it are the next epoch's (the run died between the two).
 
     Args:
         path: A `BackupAndRestore` backup directory.
@@ -79,6 +77,8 @@ def backup_problem(
         return f"{metadata.name} gives {epoch} epochs done, more than fit.epochs ({epochs})", None
     if not weights.is_file() or weights.stat().st_size == 0:
         return f"{weights.name} is {'empty' if weights.is_file() else 'missing'}", None
+    if weights.stat().st_mtime_ns > metadata.stat().st_mtime_ns:  # Keras writes weights first
+        return f"{weights.name} is newer than {metadata.name}: not one epoch's state", None
     return _weights_problem(weights), epoch
 
 
@@ -183,8 +183,9 @@ class Backups:
         while (fd := _lock(path)) is None:
             if self.placement is not None:  # the other workers resume from this directory
                 raise BackupBusy(
-                    f"backup {path} is in use by {_holder(path)}; a multi-worker run backs up "
-                    "to one directory: wait for that run, or give BackupAndRestore a backup_dir"
+                    f"backup {path} is in use by {_holder(path)}; a multi-worker run resumes "
+                    "from one directory: wait for that run to end, or give BackupAndRestore "
+                    "another backup_dir"
                 )
             if n == 1:
                 holder = _holder(path)
@@ -209,7 +210,13 @@ class Backups:
         self.run.update(**fields)
         if self.placement is not None:
             self.placement.barrier()  # the other workers copy the state checked here
+            self._agree(epoch)
         return path
+
+    @property
+    def worker(self) -> bool:
+        """Whether this process is a multi-worker run's non-chief worker (writing elsewhere)."""
+        return self.placement is not None and not self.placement.chief
 
     def _worker_copy(self, backup_dir: Path) -> Path:
         """A non-chief worker's backup: once the chief has checked its backup, a copy of it in
@@ -218,11 +225,25 @@ class Backups:
         assert self.placement is not None
         self.placement.barrier()
         chief = self.placement.chief_path(backup_dir, self.runs_dir)
-        backup_dir.mkdir(parents=True, exist_ok=True)
+        local = backup_dir if chief != backup_dir else self.run.path.parent / backup_dir.name
+        local.mkdir(parents=True, exist_ok=True)
         for name in (WEIGHTS, METADATA):
             if (chief / name).is_file():
-                shutil.copyfile(chief / name, backup_dir / name)
-        return backup_dir
+                shutil.copyfile(chief / name, local / name)
+        self._agree(backup_problem(local, epochs=self.epochs)[1])
+        return local
+
+    def _agree(self, epoch: int | None) -> None:
+        """Every worker resumes from the same epoch (or none), or the run fails: a worker that
+        cannot see the chief's backup would start afresh while the chief resumes."""
+        assert self.placement is not None
+        epochs = self.placement.gather(-1.0 if epoch is None else float(epoch))
+        if len(set(epochs)) > 1:
+            seen = ", ".join("none" if e < 0 else str(int(e)) for e in epochs)
+            raise BackupBusy(
+                f"the workers see different backups (epochs done: {seen}): a multi-worker "
+                "run's backup_dir must be on storage every worker sees (a shared disk, gs://)"
+            )
 
     def mark(self) -> None:
         """Record in each claimed directory that this run writes it (`writer.json`): again

@@ -22,6 +22,8 @@ from kerascli.spec.facts import RUN_DIR_DEFAULTS, run_dir_default
 from kerascli.spec.log_names import SPLIT_PREFIXES, training_names
 from kerascli.spec.models import Spec, call_parts
 
+BACKUP = "BackupAndRestore"
+
 
 def backup_name(spec: Spec) -> str:
     """`backup-<hash>`: one backup per model, compile and data sections, so a run resumes only
@@ -47,12 +49,14 @@ def _default_path(
         return args
     args = dict(args)
     value = Path(str(args.get(key, run_dir_default(name, args, backup))))
+    if value.is_absolute() and backups is not None and backups.worker and name != BACKUP:
+        value = run_path / value.name  # one file a worker: a non-chief writes in its own run
     if not value.is_absolute():
         # A backup is for the next run of the same name to resume from: it lives beside the
         # numbered runs (runs/<name>/backup), not inside one of them.
-        value = (run_path.parent if name == "BackupAndRestore" else run_path) / value
+        value = (run_path.parent if name == BACKUP else run_path) / value
     value.parent.mkdir(parents=True, exist_ok=True)
-    if name == "BackupAndRestore" and backups is not None:
+    if name == BACKUP and backups is not None:
         if (
             backups.placement is not None
         ):  # a worker stopped mid-write: resume from the state before

@@ -22,11 +22,12 @@ from typing import Any
 
 from kerascli.run.rundir import RunDir
 from kerascli.run.strategies import StrategyFailed, create_strategy
+from kerascli.spec.check_distribute import replica_problems
 from kerascli.spec.models import Spec
+from kerascli.spec.problems import SpecError
 
 WORKER_DIR = "KERASCLI_WORKER_DIR"
 """Where a non-chief worker writes its run (the local launcher sets it); else a new temp dir."""
-STEPS_PER_EXECUTION = "keras-team/keras#19246"
 
 
 @dataclass
@@ -96,17 +97,20 @@ class Placement:
         per_replica = self.strategy.run(lambda: tf.constant(1.0))
         self.strategy.reduce("SUM", per_replica, axis=None)
 
+    def gather(self, value: float) -> list[float]:
+        """`value` from every replica of every worker (a collective: all workers call it)."""
+        if self.workers < 2:
+            return [value]
+        import tensorflow as tf
+
+        per_replica = self.strategy.run(lambda: tf.constant([value], tf.float64))
+        gathered = self.strategy.gather(per_replica, axis=0)
+        return [float(v) for v in gathered.numpy()]
+
     def weights_digests(self, model: Any) -> list[float]:
         """A digest of the model's weights from every replica of every worker (the same number
         when the workers are in step)."""
-        digest = weights_digest(model.get_weights())
-        if self.workers < 2:
-            return [digest]
-        import tensorflow as tf
-
-        per_replica = self.strategy.run(lambda: tf.constant([digest], tf.float64))
-        gathered = self.strategy.gather(per_replica, axis=0)
-        return [float(v) for v in gathered.numpy()]
+        return self.gather(weights_digest(model.get_weights()))
 
     def close(self) -> None:
         """Remove a non-chief worker's temp directory."""
@@ -138,6 +142,13 @@ def place(spec: Spec) -> Placement:
         StrategyFailed: TensorFlow already ran in this process, or refused the strategy.
     """
     dist = spec.distribute
+    strategy = "default" if dist is None else dist.strategy
+    if os.environ.get("TF_CONFIG") and strategy not in ("multi_worker", "tpu"):
+        raise StrategyFailed(
+            f"TF_CONFIG is set in the environment (a cluster), but distribute.strategy is "
+            f"{strategy}: this process would train alone. Set distribute.strategy=multi_worker "
+            "to train in the cluster, or unset TF_CONFIG"
+        )
     if dist is None or dist.strategy == "default":
         return Placement()
     key = json.dumps([dist.model_dump(mode="json"), os.environ.get("TF_CONFIG")], sort_keys=True)
@@ -193,18 +204,9 @@ def check_placement(placement: Placement, builder: Any, model: Any) -> list[str]
     replicas, spec = placement.replicas, builder.spec
     if replicas < 2:
         return []
-    if spec.compile.steps_per_execution > 1:
-        raise builder.error(
-            ("compile", "steps_per_execution"),
-            f"steps_per_execution > 1 fails with several replicas in Keras 3 "
-            f"({STEPS_PER_EXECUTION}); this run has {replicas}: use 1",
-        )
-    if spec.fit.batch_size < replicas:
-        raise builder.error(
-            ("fit", "batch_size"),
-            f"batch_size {spec.fit.batch_size} is the global batch, split over {replicas} "
-            f"replicas: give at least {replicas} (one row a replica)",
-        )
+    problems = replica_problems(spec, replicas)
+    if problems:
+        raise SpecError([builder.doc.problem(path, message) for path, message, _ in problems])
     synced = []
     norm = builder.keras.layers.BatchNormalization
     for layer in model._flatten_layers(include_self=False, recursive=True):

@@ -25,6 +25,7 @@ rather than kept by habit.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 UPSTREAM = "keras-team/keras#20585"
@@ -32,7 +33,19 @@ UPSTREAM = "keras-team/keras#20585"
 FIXED_IN: tuple[int, int] | None = None
 """The first Keras (major, minor) that fixes it upstream; `None` while none does."""
 
+PATCHED = ("TensorFlowTrainer", "reduce_per_replica", "_collective_all_reduce_multi_worker")
+"""What the fix needs in `keras/src/backend/tensorflow/trainer.py`."""
 _applied = False
+
+
+def rank(value: Any) -> int | None:
+    """The rank of a tensor, or of one replica's value of a distributed one (a worker with
+    several devices holds a `PerReplica`, which has no shape)."""
+    import tensorflow as tf
+
+    if isinstance(value, tf.distribute.DistributedValues):
+        value = value.values[0]
+    return value.shape.rank
 
 
 def needed(version: str) -> bool:
@@ -57,6 +70,14 @@ def apply() -> str | None:
         return UPSTREAM
     from keras.src.backend.tensorflow import trainer
 
+    if not all(hasattr(trainer, name) for name in PATCHED):
+        warnings.warn(
+            f"kerascli's fix for {UPSTREAM} does not apply to Keras {keras.__version__} (its "
+            "TensorFlow trainer changed): training under a strategy may fail",
+            stacklevel=2,
+        )
+        return None
+
     original = trainer.reduce_per_replica
 
     def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
@@ -67,7 +88,7 @@ def apply() -> str | None:
             reduction = "mean"
         if reduction == "mean" and trainer._collective_all_reduce_multi_worker(strategy):
             return tree.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=None if v.shape.rank == 0 else 0),
+                lambda v: strategy.reduce("MEAN", v, axis=None if rank(v) == 0 else 0),
                 values,
             )
         return original(values, strategy, reduction)

@@ -65,10 +65,12 @@ def record_placement(
     synchronized: list[str],
     run: RunDir,
     rec: Any,
+    rows: int | None = None,
 ) -> None:
     """`distribute` and `devices` into `run.json`; the strategy and the layers synchronized
-    into `train.log`, with a warning for an uneven batch and for an output that is not float32
-    under mixed precision (`Builder.precision_problems`)."""
+    into `train.log`, with a warning for an uneven batch (of the `rows` of the training split,
+    where known) and for an output that is not float32 under mixed precision
+    (`Builder.precision_problems`)."""
     spec, precision = builder.spec, builder.precision_problems
     record = placement_record(placement, spec, model, synchronized)
     run.update(distribute=record, devices=device_listing())
@@ -79,14 +81,27 @@ def record_placement(
         )
     if synchronized:
         rec.log(f"BatchNormalization synchronized across replicas: {', '.join(synchronized)}")
-    batch, replicas = spec.fit.batch_size, placement.replicas
-    warnings = list(precision)
-    if batch % replicas:
-        warnings.append(
-            f"batch_size {batch} does not split evenly over {replicas} replicas: Keras averages "
-            "each replica's loss, so rows weigh differently than on one device "
-            f"(use a multiple of {replicas})"
-        )
+    warnings = [*precision, *uneven_batches(spec.fit.batch_size, placement.replicas, rows)]
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
         rec.log(f"warning: {warning}")
+
+
+def uneven_batches(batch: int, replicas: int, rows: int | None) -> list[str]:
+    """Warnings for batches that do not split evenly over the replicas: Keras averages each
+    replica's loss over its own rows, so their rows weigh differently than on one device."""
+    if replicas < 2:
+        return []
+    why = "Keras averages each replica's loss, so its rows weigh differently than on one device"
+    if batch % replicas:
+        return [
+            f"batch_size {batch} does not split evenly over {replicas} replicas: {why} "
+            f"(use a multiple of {replicas})"
+        ]
+    last = rows % batch if rows else 0
+    if last % replicas:
+        return [
+            f"the last training batch of an epoch ({last} of {rows} rows) does not split evenly "
+            f"over {replicas} replicas: {why}"
+        ]
+    return []

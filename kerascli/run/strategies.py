@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any
 
+from kerascli.spec.distribute_spec import DEVICE
 from kerascli.spec.models import Spec
 from kerascli.spec.problems import KerasCliError, KeyPath, SpecError, short_message
 from kerascli.spec.source import Document
@@ -65,9 +65,6 @@ def _first(tf: Any) -> str:
     return "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"
 
 
-_NAME = re.compile(r"(CPU|GPU|TPU):(\d+)$", re.IGNORECASE)
-
-
 def _devices(spec: Spec, tf: Any) -> list[str] | None:
     """The device names `distribute.devices` gives, checked against the machine; a count, or
     CPU names beyond the first, split the CPU into logical devices where there is no GPU."""
@@ -88,10 +85,10 @@ def _devices(spec: Spec, tf: Any) -> list[str] | None:
         return [f"/cpu:{i}" for i in range(wanted)]
     cpus = 0
     for i, name in enumerate(wanted):
-        match = _NAME.search(name)
+        match = DEVICE.match(name)
         if match is None:
             continue
-        kind, index = match[1].upper(), int(match[2])
+        kind, index = match["kind"].upper(), int(match["index"])
         if kind == "GPU" and index >= len(gpus):
             have = f"{len(gpus)} GPU(s)" if gpus else "no GPU"
             raise _error(spec, ("devices", i), f"no {name} on this machine (it has {have})")
@@ -171,14 +168,22 @@ def _multi_worker(spec: Spec, tf: Any) -> tuple[Any, dict[str, Any] | None]:
 
 
 def _visible_gpus(spec: Spec, tf: Any) -> None:
-    """Keep the GPUs `distribute.devices` names visible (a worker trains on its visible GPUs)."""
-    names = _devices(spec, tf) or []
+    """Keep the GPUs `distribute.devices` gives visible: a worker trains on its visible GPUs
+    (the first N for a count; names are GPUs, `check_distribute` says)."""
+    dist = spec.distribute
+    assert dist is not None and dist.devices is not None
     gpus = tf.config.list_physical_devices("GPU")
-    keep = [gpus[int(m[2])] for n in names if (m := _NAME.search(n)) and m[1].upper() == "GPU"]
-    if not keep:
-        raise _error(
-            spec, ("devices",), "a multi_worker worker trains on its GPUs (or its CPU): name GPUs"
-        )
+    wanted = dist.devices
+    names = [f"/gpu:{i}" for i in range(wanted)] if isinstance(wanted, int) else wanted
+    keep = []
+    for i, name in enumerate(names):
+        match = DEVICE.match(name)
+        index = int(match["index"]) if match else 0
+        if index >= len(gpus):
+            have = f"{len(gpus)} GPU(s)" if gpus else "no GPU"
+            where = ("devices",) if isinstance(wanted, int) else ("devices", i)
+            raise _error(spec, where, f"no {name} on this machine (it has {have})")
+        keep.append(gpus[index])
     tf.config.set_visible_devices(keep, "GPU")
 
 

@@ -174,7 +174,8 @@ def _train_run(
     ):
         _record_inputs(spec, run, model, data)
         compile_model(p.builder, model)
-        record_placement(p.placement, p.builder, model, p.synchronized, run, rec)
+        rows = getattr(data.splits["train"], "rows", None)
+        record_placement(p.placement, p.builder, model, p.synchronized, run, rec, rows)
         callbacks = training_callbacks(
             p.builder, run.path, history, rec.file, backups, list(data.splits), gates, stream, plain
         )

@@ -23,7 +23,7 @@ from typing import IO, Any
 from kerascli.run.distribute import WORKER_DIR
 from kerascli.run.rundir import Terminated
 from kerascli.run.runs import LAUNCHED_BY
-from kerascli.spec.distribute_spec import DistributeSpec
+from kerascli.spec.distribute_spec import CLUSTER_KEYS, DistributeSpec
 from kerascli.spec.models import Spec
 
 CHIEF = 0
@@ -48,7 +48,7 @@ def refusal(spec: Spec, environ: Mapping[str, str]) -> str | None:
             f"--workers trains with distribute.strategy multi_worker, but the spec says "
             f"{distribute.strategy!r} (remove it or --set {MULTI_WORKER})"
         )
-    for key in ("cluster", "task", "cluster_resolver"):
+    for key in CLUSTER_KEYS:
         if getattr(distribute, key) is not None:
             return f"the spec gives distribute.{key}: --workers makes its own cluster"
     return None
@@ -91,7 +91,7 @@ def launch_workers(
     linger: float = LINGER_S,
 ) -> int:
     """Run `command(i)` for workers i = 0 .. `workers`-1 (0 the chief) and return the exit
-    code: the chief's, or the first failed worker's (128 + N for signal N).
+    code: the chief's, or the first failed worker's (1 for one a signal killed).
 
     Ctrl-C and SIGTERM are passed on to the workers, then re-raised (`KeyboardInterrupt`,
     `Terminated`). `hold_stdout`: keep the chief's stdout and give the last attempt's to it
@@ -230,7 +230,7 @@ def _watch(workers: list[_Worker], linger: float) -> _Outcome:
             message = f"worker {index} {describe(code)}"
             _say(f"{message}: stopping the other workers" if len(workers) > 1 else message)
             crashed = code < 0 or code == 1
-            return _Outcome(128 - code if code < 0 else code, crashed, message)
+            return _Outcome(1 if code < 0 else code, crashed, message)  # a signal: a failure
         time.sleep(POLL_S)
 
 

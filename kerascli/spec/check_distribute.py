@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from kerascli.spec.distribute_spec import (
     ADDRESS,
+    CLUSTER_KEYS,
     CLUSTER_RESOLVERS,
     DEVICE,
     STRATEGY_CLASSES,
@@ -18,8 +19,9 @@ from kerascli.spec.models import Spec
 from kerascli.spec.problems import Finding, KeyPath, did_you_mean
 
 BASE: KeyPath = ("distribute",)
-CLUSTERED = ("multi_worker", "parameter_server", "tpu")
-"""The strategies that take a cluster (`cluster`, `task`, `cluster_resolver`)."""
+MAX_DEVICES = 64
+"""The most devices one machine's `devices` may give (a count beyond is a slip: `2000`)."""
+STEPS_PER_EXECUTION = "keras-team/keras#19246"
 PARAMETER_SERVER = (
     "Keras 3's fit cannot train with ParameterServerStrategy: it needs a ClusterCoordinator, "
     "which Keras 3 does not create (fit fails: 'pass this dataset to "
@@ -36,11 +38,13 @@ def check_distribute(spec: Spec) -> Iterator[Finding]:
     if strategy == "parameter_server":
         yield ((*BASE, "strategy"), PARAMETER_SERVER, False)
     yield from _check_devices(dist)
-    for key in ("cluster", "task", "cluster_resolver"):
-        if getattr(dist, key) is not None and strategy not in CLUSTERED:
+    yield from replica_problems(spec, known_replicas(dist))
+    for key in CLUSTER_KEYS:
+        takes = ("multi_worker", "tpu") if key == "cluster_resolver" else ("multi_worker",)
+        if getattr(dist, key) is not None and strategy not in takes:
             yield (
                 (*BASE, key),
-                f"{key} is for a cluster (strategy multi_worker or tpu), but the strategy is "
+                f"{key} is for a cluster (strategy {' or '.join(takes)}), but the strategy is "
                 f"{strategy}",
                 True,
             )
@@ -86,16 +90,27 @@ def _check_devices(dist: DistributeSpec) -> Iterator[Finding]:
     count = devices if isinstance(devices, int) else len(devices)
     if strategy == "one_device" and count != 1:
         yield (path, f"one_device trains on one device, got {count}", False)
+    if count > MAX_DEVICES:
+        yield (path, f"at most {MAX_DEVICES} devices on one machine, got {count}", False)
+        return
     if isinstance(devices, int):
         return
     if not devices:
         yield (path, "expected at least one device name, got an empty list", False)
     seen: set[str] = set()
     for i, name in enumerate(devices):
-        if not DEVICE.match(name):
+        match = DEVICE.match(name)
+        if not match:
             yield (
                 (*path, i),
                 f"{name!r} is not a device name (expected e.g. /gpu:0, /cpu:1, /device:GPU:0)",
+                False,
+            )
+        elif strategy == "multi_worker" and match["kind"].upper() != "GPU":
+            yield (
+                (*path, i),
+                f"a multi_worker worker trains on the GPUs it is given, or else on its one CPU: "
+                f"name GPUs (or leave devices out), got {name}",
                 False,
             )
         elif name.lower().replace("device:", "") in seen:
@@ -126,7 +141,7 @@ def _check_cluster(dist: DistributeSpec) -> Iterator[Finding]:
     for job, addresses in cluster.items():
         for i, address in enumerate(addresses):
             path = (*BASE, "cluster", job, i)
-            if not ADDRESS.match(address):
+            if not ADDRESS.match(address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
                 yield (path, f"{address!r} is not an address (expected host:port)", False)
             elif address in seen:
                 yield (path, f"address {address} is in the cluster twice", False)
@@ -143,3 +158,41 @@ def _check_cluster(dist: DistributeSpec) -> Iterator[Finding]:
                 f"got {task.index}",
                 False,
             )
+
+
+def known_replicas(dist: DistributeSpec) -> int:
+    """The replicas a spec alone tells (at least): its device count for `mirrored`, its
+    cluster's workers for `multi_worker`; 1 where only the machine tells."""
+    if dist.strategy == "mirrored" and dist.devices is not None:
+        return dist.devices if isinstance(dist.devices, int) else len(dist.devices)
+    if dist.strategy == "multi_worker" and dist.cluster is not None:
+        return sum(len(dist.cluster.get(job) or []) for job in ("chief", "worker"))
+    return 1
+
+
+def replica_problems(spec: Spec, replicas: int) -> list[Finding]:
+    """What fails or cannot be split over `replicas` replicas: `steps_per_execution` > 1
+    (keras-team/keras#19246), a global batch smaller than the replicas. Checked with the
+    replicas the spec tells (`validate`), the launcher's workers and the strategy's own."""
+    if replicas < 2:
+        return []
+    problems: list[Finding] = []
+    if spec.compile.steps_per_execution > 1:
+        problems.append(
+            (
+                ("compile", "steps_per_execution"),
+                f"steps_per_execution > 1 fails with several replicas in Keras 3 "
+                f"({STEPS_PER_EXECUTION}); this run has {replicas}: use 1",
+                False,
+            )
+        )
+    if spec.fit.batch_size < replicas:
+        problems.append(
+            (
+                ("fit", "batch_size"),
+                f"batch_size {spec.fit.batch_size} is the global batch, split over {replicas} "
+                f"replicas: give at least {replicas} (one row a replica)",
+                False,
+            )
+        )
+    return problems

@@ -15,9 +15,8 @@ from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from kerascli.spec.calls import Strict
 
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "parameter_server", "tpu")
-"""`distribute.strategy`'s values, each one `tf.distribute` strategy (`STRATEGY_CLASSES`)."""
 Strategy = Literal["default", "one_device", "mirrored", "multi_worker", "parameter_server", "tpu"]
+"""`distribute.strategy`'s values, each one `tf.distribute` strategy (`STRATEGY_CLASSES`)."""
 
 STRATEGY_CLASSES = {
     "default": "the default strategy (no tf.distribute strategy)",
@@ -36,19 +35,22 @@ CLUSTER_RESOLVERS = (
 )
 """The `tf.distribute.cluster_resolver` classes a spec may name."""
 
-JOBS = ("chief", "worker", "ps", "evaluator")
-"""The jobs of a cluster, as TF_CONFIG names them."""
 Job = Literal["chief", "worker", "ps", "evaluator"]
+"""The jobs of a cluster, as TF_CONFIG names them."""
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-"""Keras dtype policies a spec may train under (`keras.config.set_dtype_policy`)."""
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
+"""Keras dtype policies a spec may train under (`keras.config.set_dtype_policy`)."""
+MIXED = ("mixed_float16", "mixed_bfloat16")
+"""The mixed policies: variables in float32, computations in a 16-bit float."""
+CLUSTER_KEYS = ("cluster", "task", "cluster_resolver")
+"""The keys that say which cluster a run joins (a cluster's, not `--workers`')."""
 
 DEVICE = re.compile(
-    r"^(/job:[A-Za-z0-9_]+(/replica:\d+)?(/task:\d+)?)?/(device:)?(CPU|GPU|TPU):\d+$",
+    r"^(/job:[A-Za-z0-9_]+(/replica:\d+)?(/task:\d+)?)?/(device:)?(?P<kind>CPU|GPU|TPU):(?P<index>\d+)$",
     re.IGNORECASE,
 )
-"""A TensorFlow device name: `/gpu:0`, `/device:GPU:1`, `/job:worker/task:0/device:CPU:0`."""
+"""A TensorFlow device name: `/gpu:0`, `/device:GPU:1`, `/job:worker/task:0/device:CPU:0`
+(groups `kind`, `index`)."""
 ADDRESS = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 """A cluster address: `host:port`."""
 

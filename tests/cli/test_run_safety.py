@@ -102,9 +102,24 @@ def _negative_epoch(backup: Path) -> None:
     (backup / "training_metadata.json").write_text('{"epoch": -1, "batch": 0}')
 
 
+def _weights_after_metadata(backup: Path) -> None:
+    """Died after Keras saved epoch 3's weights, before it wrote their epoch count: epoch 2's
+    count with epoch 3's weights would train an epoch twice."""
+    later = (backup / "training_metadata.json").stat().st_mtime_ns + 10**9
+    os.utime(backup / "latest.weights.h5", ns=(later, later))
+
+
 @pytest.mark.parametrize(
     "damage",
-    [_empty_metadata, _cut_weights, _no_weights, _epochs_beyond_fit, _epoch_true, _negative_epoch],
+    [
+        _empty_metadata,
+        _cut_weights,
+        _no_weights,
+        _epochs_beyond_fit,
+        _epoch_true,
+        _negative_epoch,
+        _weights_after_metadata,
+    ],
 )
 def test_broken_backup_is_moved_aside_and_training_starts_afresh(
     cli, tmp_path: Path, backup: Path, damage

@@ -79,12 +79,17 @@ def test_unknown_strategy_is_located(tmp_path: Path) -> None:
         ("  strategy: mirrored\n  communication: nccl\n", "9:3: distribute.communication", "MultiWorkerMirroredStrategy"),
         ("  strategy: multi_worker\n  task: {index: 1}\n", "9:3: distribute.task", "not given"),
         ("  strategy: multi_worker\n  cluster: {worker: [localhost]}\n", "9:22: distribute.cluster.worker[0]", "host:port"),
+        ("  strategy: multi_worker\n  cluster: {worker: ['a:99999']}\n", "9:22: distribute.cluster.worker[0]", "host:port"),
         ("  strategy: multi_worker\n  cluster: {worker: ['a:1', 'a:1']}\n", "9:29: distribute.cluster.worker[1]", "twice"),
         ("  strategy: multi_worker\n  cluster: {worker: ['a:1']}\n  task: {index: 1}\n", "10:17: distribute.task.index", "index 0 to 0"),
         ("  strategy: multi_worker\n  cluster: {worker: ['a:1']}\n  task: {type: chief}\n", "10:16: distribute.task.type", "no job 'chief'"),
         ("  strategy: multi_worker\n  cluster_resolver: SlurmResolver\n", "9:21: distribute.cluster_resolver", "SlurmClusterResolver"),
         ("  strategy: multi_worker\n  cluster_resolver: TPUClusterResolver\n", "9:21: distribute.cluster_resolver", "strategy tpu"),
         ("  mixed_precision: float16\n", "8:20: distribute.mixed_precision", "mixed_float16"),
+        ("  strategy: multi_worker\n  devices: [/cpu:0]\n", "9:13: distribute.devices[0]", "name GPUs"),
+        ("  strategy: tpu\n  cluster: {worker: ['a:1']}\n", "9:3: distribute.cluster", "strategy multi_worker"),
+        ("  strategy: tpu\n  task: {index: 0}\n", "9:3: distribute.task", "strategy multi_worker"),
+        ("  strategy: mirrored\n  devices: 10000\n", "9:12: distribute.devices", "at most 64 devices"),
     ],
 )  # fmt: skip
 def test_mistakes_are_located(tmp_path: Path, section: str, where: str, words: str) -> None:
@@ -97,3 +102,23 @@ def test_set_task_index_is_checked_against_the_cluster(tmp_path: Path) -> None:
     assert _problems(tmp_path, section, "distribute.task.index=1") == []
     with pytest.raises(SpecError, match="index 0 to 1, got 2"):
         load_spec(tmp_path / "spec.yaml", ["distribute.task.index=2"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "where", "words"),
+    [
+        (
+            ["compile.steps_per_execution=4"],
+            "compile.steps_per_execution",
+            "keras-team/keras#19246",
+        ),
+        (["fit.batch_size=1"], "fit.batch_size", "split over 2 replicas"),
+    ],
+)
+def test_what_two_replicas_refuse_is_told_by_validate(
+    tmp_path: Path, overrides: list[str], where: str, words: str
+) -> None:
+    """`devices: 2` tells the replicas before any machine is asked: what fails with several
+    (keras-team/keras#19246) or cannot be split is refused by `validate`."""
+    problems = _problems(tmp_path, "  strategy: mirrored\n  devices: 2\n", *overrides)
+    assert any(where in p and words in p for p in problems), problems
