@@ -28,3 +28,10 @@ def forget_restored_epoch(model: Any) -> None:
     the restored epoch. (Pinned by `tests/run/test_stages.py`'s resume tests.)
     """
     model._initial_epoch = None
+
+
+def all_layers(model: Any) -> list[Any]:
+    """Every layer inside `model`, those of nested models (an application) included:
+    `model.layers` lists the top level only, Keras's `_flatten_layers` walks them all. (Pinned
+    by `tests/run/test_distribute.py::test_all_layers_reach_into_nested_models`.)"""
+    return list(model._flatten_layers(include_self=False, recursive=True))

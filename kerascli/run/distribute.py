@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kerascli.model.keras_private import all_layers
 from kerascli.run.rundir import RunDir
 from kerascli.run.strategies import StrategyFailed, create_strategy
 from kerascli.spec.check_distribute import replica_problems
@@ -142,11 +143,11 @@ def place(spec: Spec) -> Placement:
         StrategyFailed: TensorFlow already ran in this process, or refused the strategy.
     """
     dist = spec.distribute
-    strategy = "default" if dist is None else dist.strategy
-    if os.environ.get("TF_CONFIG") and strategy not in ("multi_worker", "tpu"):
+    name = "default" if dist is None else dist.strategy
+    if os.environ.get("TF_CONFIG") and name not in ("multi_worker", "tpu"):
         raise StrategyFailed(
             f"TF_CONFIG is set in the environment (a cluster), but distribute.strategy is "
-            f"{strategy}: this process would train alone. Set distribute.strategy=multi_worker "
+            f"{name}: this process would train alone. Set distribute.strategy=multi_worker "
             "to train in the cluster, or unset TF_CONFIG"
         )
     if dist is None or dist.strategy == "default":
@@ -209,7 +210,7 @@ def check_placement(placement: Placement, builder: Any, model: Any) -> list[str]
         raise SpecError([builder.doc.problem(path, message) for path, message, _ in problems])
     synced = []
     norm = builder.keras.layers.BatchNormalization
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in all_layers(model):
         if isinstance(layer, norm) and not layer.synchronized:
             layer.synchronized = True
             synced.append(layer.name)

@@ -293,3 +293,16 @@ def test_batch_normalization_is_synchronized_across_replicas(tmp_path: Path) -> 
     assert "BatchNormalization synchronized across replicas" in log and "warning" not in log
     for split, values in one["metrics"].items():
         assert two["metrics"][split] == pytest.approx(values, abs=0.03)
+
+
+def test_all_layers_reach_into_nested_models() -> None:
+    """BatchNormalization inside an application (a nested model) is synchronized too: the walk
+    over a model's layers reaches into the models it holds (Keras's private `_flatten_layers`)."""
+    import keras
+
+    from kerascli.model.keras_private import all_layers
+
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(name="inner_bn")])
+    outer = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2, name="head")])
+    names = [layer.name for layer in all_layers(outer)]
+    assert "inner_bn" in names and "head" in names and inner.name in names
