@@ -19,10 +19,14 @@ import typer.main
 
 from kerascli.cli import errors, render
 from kerascli.cli.command import DEBUG
+from kerascli.cli.commands_evaluate import evaluate
+from kerascli.cli.commands_export import export
 from kerascli.cli.commands_import import import_
-from kerascli.cli.commands_run import evaluate, predict, runs, train
+from kerascli.cli.commands_plot import plot
+from kerascli.cli.commands_run import predict, runs, train
 from kerascli.cli.commands_spec import config, summary, validate
 from kerascli.cli.commands_tools import init, schema
+from kerascli.cli.commands_tune import tune
 from kerascli.cli.options import DebugOpt
 
 
@@ -101,7 +105,20 @@ def _options(
         raise typer.Exit(errors.EXIT_INVALID)
 
 
-for _command in (validate, summary, config, train, evaluate, predict, runs, schema, init):
+for _command in (
+    validate,
+    summary,
+    config,
+    train,
+    tune,
+    evaluate,
+    predict,
+    export,
+    plot,
+    runs,
+    schema,
+    init,
+):
     app.command()(_command)
 app.command(name="import")(import_)
 

@@ -1,4 +1,4 @@
-"""The commands that train and use models: `train`, `evaluate`, `predict` and `runs`."""
+"""The commands that train and use models: `train`, `predict` and `runs`."""
 
 from __future__ import annotations
 
@@ -172,52 +172,6 @@ def _apply_gates(gates: list[Any], metrics: dict[str, float], json_: bool) -> li
     if not json_ and any(not r.passed for r in results):
         render.stderr.print(render.gates_table(results))
     return results
-
-
-@command
-def evaluate(
-    target: TargetArg,
-    spec: BareSpecOpt = None,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            help="Evaluate on this whole source (a file, a glob, a folder, a gs:// path), "
-            "streamed.",
-        ),
-    ] = None,
-    split: Annotated[str, typer.Option("--split", help="Split of the spec's data.")] = "test",
-    require: RequireOpt = None,
-    trust: TrustOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-    json_: JsonOpt = False,
-) -> None:
-    """Evaluate a trained model on a split of its spec's data, or on a data file."""
-    gates = _gates(require)
-    from kerascli.run.inference import evaluate as run_evaluate
-    from kerascli.run.progress import use_plain
-    from kerascli.run.saved_run import load_run
-
-    run = load_run(target, spec, trust=trust)
-    metrics = run_evaluate(run, split, data, sys.stderr, use_plain(sys.stderr, quiet))
-    gate_results = _apply_gates(gates, metrics, json_)
-    passed = all(r.passed for r in gate_results)
-    where = str(data) if data else split
-    if json_:
-        render.print_json(
-            {
-                "ok": passed,
-                "target": str(target),
-                "data": where,
-                "metrics": metrics,
-                "gates": [r.to_dict() for r in gate_results],
-            }
-        )
-    else:
-        render.stdout.print(render.metrics_table(f"evaluate {target}", {where: metrics}))
-    if not passed:
-        raise GateFailed()
 
 
 @command

@@ -47,6 +47,7 @@ from kerascli.spec.data_spec import Columns as Columns
 from kerascli.spec.data_spec import DataSpec as DataSpec
 from kerascli.spec.distribute_spec import DistributeSpec
 from kerascli.spec.facts import OPS_PREFIX, subclass_source, takes_positional
+from kerascli.spec.tracking_spec import TrackingSpec
 
 
 class InputSpec(Strict):
@@ -635,6 +636,12 @@ class Spec(Strict):
         description="How tf.distribute trains the model: strategy, devices, cluster and "
         "mixed precision. Defaults to one device, float32.",
         examples=[{"strategy": "mirrored"}, {"mixed_precision": "mixed_float16"}],
+    )
+    tracking: TrackingSpec | None = Field(
+        None,
+        description="Experiment trackers the run logs to besides its run directory (MLflow). "
+        "Defaults to none.",
+        examples=[{"mlflow": {"uri": "mlruns", "experiment": "iris"}}],
     )
 
     _document: Any = PrivateAttr(default=None)

@@ -1,0 +1,12 @@
+"""`kerascli plot` (being built; see /work/plan/PLAN.md)."""
+
+from __future__ import annotations
+
+from kerascli.cli.command import command
+from kerascli.cli.errors import InvalidArgument
+
+
+@command
+def plot() -> None:
+    """(being built)"""
+    raise InvalidArgument("not built yet")

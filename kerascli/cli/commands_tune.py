@@ -1,0 +1,12 @@
+"""`kerascli tune` (being built; see /work/plan/PLAN.md)."""
+
+from __future__ import annotations
+
+from kerascli.cli.command import command
+from kerascli.cli.errors import InvalidArgument
+
+
+@command
+def tune() -> None:
+    """(being built)"""
+    raise InvalidArgument("not built yet")
