@@ -25,6 +25,10 @@ _LAZY = {
     "evaluate",
     "predict",
     "import_spec",
+    "export",
+    "report",
+    "plot",
+    "tune",
     "RunFailed",
     "RunInterrupted",
 }
@@ -52,8 +56,12 @@ __all__ = [
     "__version__",
     "build_model",
     "evaluate",
+    "export",
     "import_spec",
     "load_spec",
+    "plot",
     "predict",
+    "report",
     "train",
+    "tune",
 ]

@@ -7,6 +7,10 @@ result = kerascli.train(spec, runs_dir="runs")
 metrics = kerascli.evaluate(result.path)    # test split of the spec's data
 predictions = kerascli.predict(result.path, "model_specs/data/iris.csv")
 imported = kerascli.import_spec("MobileNetV3Small", "mobilenet.yaml", weights=True)
+exported = kerascli.export(result.path, "onnx")   # parity checked: exported.parity
+report = kerascli.report(result.path)       # per class precision/recall/F1, pictures
+kerascli.plot("model_specs/iris_mlp.yaml", "model.png")
+search = kerascli.tune("model_specs/iris_tune.yaml", max_trials=4)  # search.best_spec
 """
 
 from __future__ import annotations
@@ -25,10 +29,15 @@ def build_model(spec: Spec) -> Any:
     return _build(spec)
 
 
-def train(spec: Spec, runs_dir: str | Path = "runs", name: str | None = None, **kwargs: Any) -> Any:
+def train(
+    spec: Spec | None, runs_dir: str | Path = "runs", name: str | None = None, **kwargs: Any
+) -> Any:
     """Train a spec into `runs_dir/<name>/<n>/`; returns a `RunResult` (path, metrics, history).
     A run that ends early raises `RunFailed` (its `cause`: what ended it) or `RunInterrupted`
-    (`kerascli.RunFailed`, `kerascli.RunInterrupted`), each with the `run_dir` it marked."""
+    (`kerascli.RunFailed`, `kerascli.RunInterrupted`), each with the `run_dir` it marked.
+    `weights=RUN|FILE` starts from another model's weights, layer by layer by name;
+    `resume=RUN` continues a run (with `spec=None`, or `kerascli.run.resume.resume_spec(...)`
+    for more epochs or other `fit` settings) into a new run beside it."""
     from kerascli.run.trainer import train as _train
 
     return _train(spec, runs_dir=runs_dir, name=name, **kwargs)
@@ -77,9 +86,14 @@ __all__ = [
     "RunInterrupted",
     "build_model",
     "evaluate",
+    "export",
+    "import_spec",
     "load_spec",
+    "plot",
     "predict",
+    "report",
     "train",
+    "tune",
 ]
 
 
@@ -91,3 +105,55 @@ def import_spec(source: str | Path, output: str | Path, **kwargs: Any) -> Any:
     from kerascli.model.importer import import_spec as _import_spec
 
     return _import_spec(source, output, **kwargs)
+
+
+def export(
+    target: str | Path, format: str = "saved_model", output: str | Path | None = None, **kwargs: Any
+) -> Any:
+    """Export a run's model as `saved_model` (TF Serving layout `<output>/<version>/`), `onnx`
+    or `litert` into `output` (defaults to `<run>/export/<format>/`), after a parity check of the
+    artifact against the Keras model on the test split; returns an `ExportResult` (`path`,
+    `parity`, `gates`, `passed`). Arguments: `data`, `split`, `quantize`, `version`, `require`,
+    `spec`, `trust` (see `kerascli.run.export.export_run`)."""
+    from kerascli.run.export import export_run
+
+    return export_run(target, format, output, **kwargs)
+
+
+def report(
+    target: str | Path,
+    split: str = "test",
+    data: str | Path | None = None,
+    output: str | Path | None = None,
+    spec: str | Path | None = None,
+    trust: bool = False,
+) -> dict[str, Any]:
+    """The evaluation report of a run's model on a split (or a data source), as `kerascli
+    evaluate --report` writes it: `report.json` and pictures in `output` (defaults to
+    `<run>/report/<split>/`); returns the report document."""
+    from kerascli.run.inference import evaluate as _evaluate
+    from kerascli.run.report import report as _report
+    from kerascli.run.saved_run import load_run
+
+    run = load_run(target, spec, trust)
+    return _report(run, split, data, output, metrics=_evaluate(run, split, data))
+
+
+def plot(target: str | Path, output: str | Path, **options: Any) -> Path:
+    """Draw the model of a spec file (built, not trained) or of a run into `output` (`.png`,
+    `.svg`, `.pdf`, `.dot`), as `kerascli plot`; `options` are Keras `plot_model` arguments
+    (`show_shapes`, `expand_nested`, `rankdir`, `dpi`, ...)."""
+    from kerascli.run.model_plot import PlotOptions, model_to_plot, plot_model
+
+    return plot_model(model_to_plot(target), output, PlotOptions(**options))
+
+
+def tune(spec: str | Path, runs_dir: str | Path = "runs", **kwargs: Any) -> Any:
+    """Search the hyperparameters of a spec file's `{choice: [...]}` / `{range: [...]}` values
+    with KerasTuner, each trial a run in `<runs_dir>/<name>-tune/trial/`, as `kerascli tune`;
+    returns a `TuneResult` (`trials`, `best`, `best_spec`: the written `best.yaml`). Arguments:
+    `name`, `max_trials`, `objective`, `tuner` (random, hyperband, bayesian), `direction`,
+    `overrides`, `seed`, `overwrite` (see `kerascli.run.tune.tune`)."""
+    from kerascli.run.tune import tune as _tune
+
+    return _tune(spec, runs_dir, **kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import sys
 from pathlib import Path
@@ -12,38 +12,46 @@ import typer
 
 from kerascli.cli import render
 from kerascli.cli.command import command
-from kerascli.cli.errors import GateFailed, InvalidArgument
+from kerascli.cli.errors import GateFailed
 from kerascli.cli.options import (
     BareSpecOpt,
     CompareOpt,
     DebugOpt,
-    EpochsOpt,
     InputFileArg,
     JsonOpt,
     KeepOpt,
     MaxRestartsOpt,
+    MlflowOpt,
     NameOpt,
     PredictionsOpt,
     QuietOpt,
     RequireOpt,
+    ResumeOpt,
     RunsDirArg,
     RunsDirOpt,
     SetOpt,
-    SpecArg,
     TargetArg,
+    TrainEpochsOpt,
+    TrainSpecArg,
     TrustOpt,
     VerboseOpt,
+    WeightsOpt,
     WorkersOpt,
 )
+from kerascli.cli.train_workers import train_workers
 
 
 @command
 def train(
-    spec: SpecArg,
+    spec: TrainSpecArg = None,
     set_: SetOpt = None,
-    epochs: EpochsOpt = None,
+    epochs: TrainEpochsOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     name: NameOpt = None,
+    weights: WeightsOpt = None,
+    resume: ResumeOpt = None,
+    mlflow: MlflowOpt = None,
+    trust: TrustOpt = False,
     require: RequireOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -52,33 +60,75 @@ def train(
     max_restarts: MaxRestartsOpt = 0,
     debug: DebugOpt = False,
 ) -> None:
-    """Train a spec: compile, fit, evaluate and save into runs/<name>/<n>/."""
+    """Train a spec: compile, fit, evaluate and save into runs/<name>/<n>/; --weights starts from
+    another model's weights, --resume continues a run."""
     from kerascli.run.rundir import RunDir
-    from kerascli.spec import load_spec
 
-    _check_run_name(name)
+    check_run_name(name)
+    _check_start(spec, weights, resume, name, workers, runs_dir)
     if max_restarts and workers is None:
         raise typer.BadParameter("needs --workers", param_hint="--max-restarts")
     overrides = [*(set_ or []), *([f"fit.epochs={epochs}"] if epochs else [])]
-    if workers is not None:
+    overrides += [f"tracking.mlflow.uri={json.dumps(mlflow)}"] if mlflow else []
+    if workers is not None and spec is not None:
         shared = {"--set": set_, "--epochs": epochs, "--runs-dir": runs_dir, "--name": name}
+        shared["--mlflow"] = mlflow
         shared.update({"--verbose": verbose, "--debug": debug})
         chief = {"--require": require, "--quiet": quiet, "--json": json_}
-        _train_workers(overrides, spec, shared, chief, workers, max_restarts)
+        train_workers(overrides, spec, shared, chief, workers, max_restarts)
         return
-    loaded = load_spec(spec, overrides)
+    loaded = _training_spec(spec, overrides, resume, runs_dir, trust)
     gates = _gates(require)
     from kerascli.run.progress import use_plain
     from kerascli.run.trainer import train as run_training
 
     stream = sys.stderr if json_ else sys.stdout
+    plain = use_plain(stream, quiet)
     result = run_training(
-        loaded, runs_dir, name, stream=stream, plain=use_plain(stream, quiet), gates=gates
+        loaded, runs_dir, name, stream, plain, gates, weights=weights, resume=resume
     )
     gate_results = _apply_gates(gates, result.flat_metrics(), json_)
     if gate_results and result.chief:  # another worker's run is gone as training ends
         RunDir.open(result.path).update(gates=[r.to_dict() for r in gate_results])
     _report_training(result, gate_results, json_)
+
+
+def _check_start(
+    spec: Path | None, weights: str | None, resume: str | None, name: Any, workers: Any, runs: Path
+) -> None:
+    """A SPEC or `--resume RUN` (which trains the run's own spec.yaml); `--weights` and `--name`
+    not with `--resume`; neither with `--workers`; a `--weights` source that exists."""
+    refused = [
+        (resume is None and spec is None, "SPEC", "give the SPEC to train (or --resume RUN)"),
+        (resume and spec, "--resume", "a resumed run trains the run's own spec.yaml: give SPEC "
+         "or --resume, not both (--set changes fit or callbacks)"),
+        (resume and weights, "--resume", "--weights starts a new run from other weights, "
+         "--resume continues a run from its own: give one"),
+        (resume and name, "--name", "a resumed run goes beside the run it continues"),
+        (workers is not None and (weights or resume), "--workers", "not with --weights or "
+         "--resume (a multi-worker run resumes from a BackupAndRestore backup)"),
+    ]  # fmt: skip
+    for clash, hint, message in refused:
+        if clash:
+            raise typer.BadParameter(message, param_hint=hint)
+    if weights is not None:  # before the spec's data is read
+        from kerascli.run.warm_start import source_file
+
+        source_file(weights, runs)
+
+
+def _training_spec(
+    spec: Path | None, overrides: list[str], resume: str | None, runs_dir: Path, trust: bool
+) -> Any:
+    """The spec `train` trains: SPEC, or with --resume the run's own; `overrides` over it
+    (`--set`, and `--epochs`: with --resume the total, the epochs done included)."""
+    if resume is not None:
+        from kerascli.run.resume import resume_spec
+
+        return resume_spec(resume, runs_dir, overrides, trust=trust)
+    from kerascli.spec import load_spec
+
+    return load_spec(spec or Path(), overrides)
 
 
 def _report_training(result: Any, gate_results: list[Any], json_: bool) -> None:
@@ -104,50 +154,7 @@ def _report_training(result: Any, gate_results: list[Any], json_: bool) -> None:
         raise GateFailed()
 
 
-def _train_workers(
-    overrides: list[str],
-    spec: Path,
-    shared: dict[str, Any],
-    chief: dict[str, Any],
-    workers: int,
-    max_restarts: int,
-) -> None:
-    """`train --workers N`: the spec checked here, then trained by N local processes given the
-    `shared` options; the chief also the `chief` ones (gates, --json), the others `--quiet`."""
-    from kerascli.run.workers import MULTI_WORKER, kerascli_train, launch_workers, refusal
-    from kerascli.spec import SpecError, load_spec
-    from kerascli.spec.check_distribute import replica_problems
-
-    problem = refusal(load_spec(spec, overrides, check=False), os.environ)
-    if problem is not None:
-        raise InvalidArgument(problem)
-    loaded = load_spec(spec, [*overrides, MULTI_WORKER])  # as the workers will: errors once
-    problems = replica_problems(loaded, workers)  # at least one replica a worker
-    if problems:
-        raise SpecError([loaded.document.problem(path, text) for path, text, _ in problems])
-    _gates(chief["--require"])  # a malformed gate is refused here, once
-    words = _option_words(["train", str(spec)], shared)
-    command = kerascli_train(_option_words(words, chief), [*words, "--quiet"])
-    hold = render.write_stdout if chief["--json"] else None  # one document on stdout
-    code = launch_workers(command, workers, max_restarts, hold_stdout=hold)
-    if code != 0:
-        raise typer.Exit(code)
-
-
-def _option_words(words: list[str], options: dict[str, Any]) -> list[str]:
-    """`words` and then the options given: a flag when True, repeated for a list."""
-    out = list(words)
-    for flag, value in options.items():
-        if value is True:
-            out.append(flag)
-        elif isinstance(value, list):
-            out += [word for item in value for word in (flag, str(item))]
-        elif value is not None and value is not False:
-            out += [flag, str(value)]
-    return out
-
-
-def _check_run_name(name: str | None) -> None:
+def check_run_name(name: str | None) -> None:
     """`--name`, if given, names one directory."""
     from kerascli.spec.models import NAME_PATTERN
 

@@ -29,6 +29,10 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's l
 # --- specs ------------------------------------------------------------------------------------
 SpecArg = Annotated[Path, typer.Argument(help="The YAML spec.", show_default=False)]
 SpecsArg = Annotated[list[Path], typer.Argument(help="Spec files.", show_default=False)]
+TrainSpecArg = Annotated[
+    Path | None,
+    typer.Argument(help="The YAML spec (none with --resume).", show_default=False),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override a spec value: key.path=value (repeatable)."),
@@ -36,6 +40,41 @@ SetOpt = Annotated[
 
 # --- training ---------------------------------------------------------------------------------
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Override fit.epochs.", min=1)]
+TrainEpochsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--epochs",
+        help="Override fit.epochs; with --resume, the total epochs (those done included).",
+        min=1,
+    ),
+]
+WeightsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--weights",
+        help="Start from the weights of a run (directory or NAME/N), a .keras or a .weights.h5 "
+        "file, layer by layer by name; the layers not matched are reported.",
+        show_default=False,
+    ),
+]
+MlflowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mlflow",
+        help="Log the run to MLflow at this tracking URI (a folder is a file store), as "
+        "--set tracking.mlflow.uri=URI.",
+        show_default=False,
+    ),
+]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resume",
+        help="Continue a finished or interrupted run (directory or NAME/N) for more epochs, "
+        "its optimizer state and history included, in a new run beside it.",
+        show_default=False,
+    ),
+]
 RunsDirOpt = Annotated[
     Path,
     typer.Option("--runs-dir", help="Where runs go.", file_okay=False, callback=directory_path),

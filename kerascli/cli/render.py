@@ -1,6 +1,8 @@
 """Rendering for the CLI: problems, tables, JSON and the files commands write, on Rich consoles.
 
 Only Rich and the standard library at import: the CLI starts without the library.
+
+Long because every command's tables live here, each a few lines, so they look alike.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -134,13 +137,14 @@ def text(value: Any, style: str = "") -> Text:
 
 
 def gates_table(results: list[Any]) -> Table:
-    """The `--require` gates, each with its value and pass or FAIL (shown when one failed)."""
+    """The `--require` gates, each with its value (4 significant digits: a difference of 2e-7
+    is not 0.0000) and pass or FAIL (shown when one failed)."""
     table = Table(title="quality gates failed", title_justify="left", title_style="bold red")
     for column in ("gate", "value", "result"):
         table.add_column(column)
     for r in results:
         table.add_row(
-            str(r.gate), f"{r.value:.4f}", "[green]pass[/green]" if r.passed else "[red]FAIL[/red]"
+            str(r.gate), f"{r.value:.4g}", "[green]pass[/green]" if r.passed else "[red]FAIL[/red]"
         )
     return table
 
@@ -182,10 +186,13 @@ def predictions_written(output: Path, rows: int, columns: list[str]) -> str:
     return f"wrote {rows} rows ({', '.join(columns)}) to {output}"
 
 
-def runs_table(records: list[dict[str, Any]], title: str) -> Table:
+def runs_table(records: list[dict[str, Any]], title: str) -> RenderableType:
     """The `kerascli runs` table: one row per run, with its held-out (test, else validation)
     metrics as columns, or in one wrapped column when the runs have more than a few. Every
-    text from a `run.json` is shown as written (`text`)."""
+    text from a `run.json` is shown as written (`text`). The trials of a search (`kerascli
+    tune`) show their `columns` instead: trial, hyperparameters, objective."""
+    if records and all("columns" in r for r in records):
+        return _trials_table(records, title)
     names: list[str] = []
     for r in records:
         names += [m for m in r.get("metrics", {}) if m not in names]
@@ -227,6 +234,48 @@ def runs_table(records: list[dict[str, Any]], title: str) -> Table:
             *values,
         )
     return table
+
+
+def _trials_table(records: list[dict[str, Any]], title: str) -> RenderableType:
+    """A search's trials: trial, hyperparameters (`columns`), objective, the run's number,
+    status and duration; the hyperparameters in one wrapped column where their own columns do
+    not fit the console, so that the others always show."""
+    found = (r.get("trial", {}).get("objective") for r in records)
+    objective = next((o for o in found if isinstance(o, str)), None)
+    spaces = list(dict.fromkeys(c for r in records for c in r["columns"]))
+    spaces = [c for c in spaces if c not in ("trial", objective)]
+    last = [*([objective] if objective else []), "n", "status", "duration"]
+    apart, together = (Table(title=text(title), title_justify="left") for _ in "ab")
+    for column in ["trial", *spaces, *last]:
+        apart.add_column(text(column), justify="right", no_wrap=True)
+    for column in ["trial", "hyperparameters", *last]:
+        wraps = column == "hyperparameters"
+        together.add_column(column, justify="left" if wraps else "right", no_wrap=not wraps)
+    for r in records:
+        values, status = r["columns"], r.get("status", "?")
+        own = [_cell(values.get(c)) for c in spaces]
+        ends = [Text(_number(values.get(objective)))] if objective else []
+        ends += [text(r.get("n", "")), text(status, _STATUS_COLOURS.get(status, "white"))]
+        ends.append(Text(f"{r['duration_s']:.1f}s" if "duration_s" in r else ""))
+        shown = "  ".join(f"{c}={v}" for c, v in zip(spaces, own, strict=True) if v.plain)
+        apart.add_row(_cell(values.get("trial")), *own, *ends)
+        together.add_row(_cell(values.get("trial")), text(shown), *ends)
+    return _Fitting(apart, together)
+
+
+class _Fitting:
+    """`first` where it fits the console's width, else `second`."""
+
+    def __init__(self, first: RenderableType, second: RenderableType) -> None:
+        self.first, self.second = first, second
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        natural = Measurement.get(console, options.update_width(10_000), self.first)
+        yield self.first if natural.maximum <= options.max_width else self.second
+
+
+def _cell(value: Any) -> Text:
+    return text("" if value is None else f"{value:.4g}" if isinstance(value, float) else value)
 
 
 def _date(stamp: str | None) -> str:

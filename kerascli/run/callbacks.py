@@ -17,6 +17,7 @@ from kerascli.run.gates import Gate, check_names
 from kerascli.run.progress import make_progress
 from kerascli.run.rundir import atomic_write
 from kerascli.run.stages import total_epochs
+from kerascli.run.train_state import state_saver
 from kerascli.spec.dump import resolved_spec
 from kerascli.spec.facts import RUN_DIR_DEFAULTS, run_dir_default
 from kerascli.spec.log_names import SPLIT_PREFIXES, training_names
@@ -94,15 +95,16 @@ def spec_callbacks(builder: Builder, run_path: Path, backups: Backups | None = N
     return out
 
 
-def history_writer(path: Path) -> Any:
+def history_writer(path: Path, rows: Sequence[dict[str, Any]] = ()) -> Any:
     """A callback that rewrites `history.csv` after every epoch (kept if a run dies); while its
-    `stage` is set (a spec with fine-tuning stages), each row says the stage it trained in."""
+    `stage` is set (a spec with fine-tuning stages), each row says the stage it trained in.
+    `rows` come first (a resumed run's, `--resume`)."""
     import keras
 
     class HistoryWriter(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
-            self.rows: list[dict[str, Any]] = []
+            self.rows: list[dict[str, Any]] = list(rows)
             self.stage: str | None = None
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -230,7 +232,9 @@ def training_callbacks(
     """The callbacks of a run, in the order Keras calls them: the writers first (`history`,
     then a line per epoch in `log`), so an epoch is on disk even if a later callback fails;
     the checks of the names the first epoch logs (`--require` gates, then the spec's
-    `monitor`s) before the spec's callbacks that use them; the progress on `progress` last.
+    `monitor`s) before the spec's callbacks that use them; the save of the training state
+    (`state.npz`, after the spec's callbacks, which may change the learning rate); the
+    progress on `progress` last.
 
     Args:
         builder: The spec's builder.
@@ -243,10 +247,15 @@ def training_callbacks(
         progress: Where the progress goes (`None`: stdout).
         plain: One line per epoch instead of a progress bar (`None`: when not a terminal).
     """
-    epochs = total_epochs(builder.spec)
+    spec = builder.spec  # the state `--resume` goes on from: one worker, no stages (refused)
+    saved = not spec.stages and backups.placement is None
+    saved = saved and BACKUP not in [call_parts(call)[0] for call in spec.callbacks]
+    epochs = total_epochs(spec)
     log_lines = make_progress(epochs, log, plain=True)
     spec_part = spec_callbacks(builder, run_path, backups)
     monitor_checks = monitor_check(builder, "validation" in splits)
     gate_checks = [gate_name_check(list(gates), list(splits))] if gates else []
     shown = make_progress(epochs, progress, plain)
-    return [history, log_lines, *gate_checks, monitor_checks, *spec_part, shown]
+    checks = [*gate_checks, monitor_checks]
+    save = state_saver(run_path) if saved else []
+    return [history, log_lines, *checks, *spec_part, *save, shown]

@@ -3,7 +3,8 @@
 Both read a file a chunk at a time where its reader streams it (`open_source(stream=True)`), so
 any input size runs in bounded memory: `predict` writes each chunk's predictions as it goes
 (`prediction_files`), `evaluate` feeds the stream to `model.evaluate`. The named prediction
-columns are `output_keys.prediction_columns`; loading a run is `kerascli.run.saved_run`.
+columns are `output_keys.prediction_columns`; loading a run is `kerascli.run.saved_run`. The
+report and the export's parity check read rows here too (`evaluation_data`, `chunks`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from kerascli.data.pipeline import make_dataset
 from kerascli.data.read import read_table
 from kerascli.data.sources import open_source, trained_classes
 from kerascli.data.stream import Chunk, Stream, located_failures
-from kerascli.run.output_keys import outputs_by_key, prediction_columns
+from kerascli.run.output_keys import outputs_by_key, prediction_columns, probabilities
 from kerascli.run.predict_batches import aligned, sized
 from kerascli.run.predict_progress import RowsProgress, batch_counter
 from kerascli.run.prediction_files import (
@@ -32,7 +33,7 @@ from kerascli.run.prediction_files import (
     text_stream,
 )
 from kerascli.run.saved_run import LoadedRun
-from kerascli.spec.facts import is_remote
+from kerascli.spec.facts import is_remote, written_targets
 from kerascli.spec.models import DataSpec, Spec
 from kerascli.spec.problems import DataError, Problem, SpecError, did_you_mean
 
@@ -57,6 +58,46 @@ def _opened(spec: Spec, path: str, classes: dict[str, list[str]], **how: Any) ->
     return open_source(spec, path, classes, stream=True, **how)
 
 
+def evaluation_data(
+    run: LoadedRun, split: str = "test", data_file: str | Path | None = None
+) -> Split | Stream:
+    """The rows `evaluate` measures (and `report` describes): a split of the spec's data, or a
+    whole data file whose targets are encoded with the classes the model was trained with."""
+    if data_file is not None:
+        file = _source_path(data_file)
+        values = _opened(run.spec, file, _trained_classes(run), fixed_classes=True)
+    else:
+        splits = load_data(run.spec).splits
+        if split not in splits:
+            message = f"the spec's data has no '{split}' split (it has: {', '.join(splits)})"
+            raise SpecError([Problem(message, "", "--split")])
+        values = splits[split]
+    if values.rows == 0:
+        raise SpecError([Problem("no rows to evaluate on", "", str(data_file or "--split"))])
+    return values
+
+
+def comparison_data(
+    run: LoadedRun, split: str = "test", data_file: str | Path | None = None
+) -> tuple[Split | Stream, bool]:
+    """The rows `evaluation_data` gives, for a check that needs only their inputs (the export's
+    parity check), and whether they have targets: a data file without the target columns (or
+    arrays) of the spec is read without them."""
+    try:
+        return evaluation_data(run, split, data_file), True
+    except DataError as error:
+        if data_file is None or not _lacks_targets(run.spec, error):
+            raise
+    return _opened(run.spec, _source_path(data_file), {}, require_target=False), False
+
+
+def _lacks_targets(spec: Spec, error: DataError) -> bool:
+    """Whether `error` is a reader's word for a missing target column or array."""
+    names = written_targets(spec.data) if spec.data is not None else []
+    missing = {f"no {what} '{name}'" for name in names for what in ("column", "array")}
+    return any(p.message.startswith(tuple(missing)) for p in error.problems) if missing else False
+
+
 def evaluate(
     run: LoadedRun,
     split: str = "test",
@@ -73,18 +114,8 @@ def evaluate(
         progress: Where to show the rows evaluated (stderr). Defaults to nowhere.
         plain: Plain lines there instead of a bar (`RowsProgress`). Defaults to `True`.
     """
-    if data_file is not None:
-        file = _source_path(data_file)
-        values = _opened(run.spec, file, _trained_classes(run), fixed_classes=True)
-    else:
-        splits = load_data(run.spec).splits
-        if split not in splits:
-            message = f"the spec's data has no '{split}' split (it has: {', '.join(splits)})"
-            raise SpecError([Problem(message, "", "--split")])
-        values = splits[split]
+    values = evaluation_data(run, split, data_file)
     no_rows = SpecError([Problem("no rows to evaluate on", "", str(data_file or "--split"))])
-    if values.rows == 0:
-        raise no_rows
     size = run.spec.fit.batch_size
     with located_failures([values]), RowsProgress("evaluate", values.rows, progress, plain) as bar:
         dataset = make_dataset(values, run.spec.data, size, None, training=False)
@@ -131,7 +162,7 @@ def predict(
         check_output(Path(output), force, keep)
     path = _source_path(input_file)
     source = _opened(run.spec, path, {}, require_target=False, keep=keep)
-    known = _known_classes(run)
+    known = known_classes(run)
     size, chunks = sized(_chunks(run.spec, source, path, keep), batch_size, run.spec)
     data = (run.spec.data or DataSpec(path=path)).model_copy(update={"cache": False})  # read once
     collected = _Collected(PREVIEW_ROWS if output is not None or echo is not None else None)
@@ -162,13 +193,31 @@ def _predicted(
 ) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     """A chunk's named columns, its kept columns first, and the model's outputs (logits as
     probabilities)."""
-    dataset = make_dataset(chunk.split, data, size, None, training=False)
-    outputs = outputs_by_key(run.model.predict(dataset, verbose=0))
+    outputs = predicted_outputs(run, chunk.split, data, size)
     columns = prediction_columns(run.spec, outputs, known)
     return {**_kept(chunk, keep, columns), **columns}, list(outputs.values())
 
 
-def _known_classes(run: LoadedRun) -> dict[str, list[str]]:
+def predicted_outputs(
+    run: LoadedRun, split: Split, data: DataSpec | None, size: int
+) -> dict[str, np.ndarray]:
+    """The model's outputs on the inputs of `split` (its targets unread), `size` rows a batch,
+    by output key (`outputs_by_key`), logits as probabilities (`probabilities`)."""
+    dataset = make_dataset(Split(split.x, None, split.rows), data, size, None, training=False)
+    raw = outputs_by_key(run.model.predict(dataset, verbose=0))
+    return {key: probabilities(run.spec, key, values) for key, values in raw.items()}
+
+
+def chunks(values: Split | Stream) -> Iterator[Chunk]:
+    """The chunks of `values`, targets included: a stream's as it reads them (its reader's
+    located errors kept: `Stream.guarded`), a split in memory as one."""
+    if isinstance(values, Stream):
+        yield from values.guarded(values.chunks())
+    else:
+        yield Chunk(values)
+
+
+def known_classes(run: LoadedRun) -> dict[str, list[str]]:
     """The classes the label columns are named with, as training named them where that can be
     told; none for a bare model whose training file is gone (class ids, as numbers)."""
     try:
@@ -213,12 +262,9 @@ class _Collected:
 def _chunks(spec: Spec, source: Split | Stream, path: str, keep: list[str]) -> Iterator[Chunk]:
     """The input's chunks, without targets: a stream's as it reads them, a file read into
     memory as one (its kept columns read from the file)."""
-    if isinstance(source, Stream):
-        for chunk in source.chunks():
-            yield Chunk(Split(chunk.split.x, None, chunk.split.rows), chunk.kept)
-        return
-    kept = _kept_columns(spec, path, keep) if keep else {}
-    yield Chunk(Split(source.x, None, source.rows), kept)
+    kept = _kept_columns(spec, path, keep) if keep and isinstance(source, Split) else {}
+    for chunk in chunks(source):
+        yield Chunk(Split(chunk.split.x, None, chunk.split.rows), chunk.kept or kept)
 
 
 def _kept(chunk: Chunk, names: list[str], predicted: dict[str, Any]) -> dict[str, np.ndarray]:

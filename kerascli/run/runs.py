@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from kerascli.run.rundir import HOST, process_alive
+from kerascli.run.tune_store import trial_columns
 from kerascli.spec.facts import SINGLE, fed_one_array, target_keys
 from kerascli.spec.problems import Problem, SpecError, cause_line
 
@@ -118,6 +119,10 @@ _FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
         "a list of objects",
         lambda v: isinstance(v, list) and all(isinstance(g, dict) for g in v),
     ),
+    "trial": (  # a trial of `kerascli tune`
+        "an object with hyperparameters",
+        lambda v: isinstance(v, dict) and isinstance(v.get("hyperparameters", {}), dict),
+    ),
 }
 
 
@@ -157,7 +162,7 @@ def read_record(run_json: Path) -> dict[str, Any]:
     return record
 
 
-def _status(record: dict[str, Any]) -> str:
+def run_status(record: dict[str, Any]) -> str:
     """A run's status: `dead` for one `running` whose process, on this host, is gone (killed
     by SIGKILL or the machine going down); one on another host is left `running`."""
     status = str(record.get("status", "?"))
@@ -189,9 +194,19 @@ def list_runs(runs_dir: str | Path) -> list[dict[str, Any]]:
         data.setdefault("name", record.parent.parent.name)
         data.setdefault("n", int(record.parent.name) if record.parent.name.isdigit() else 0)
         data["path"] = str(record.parent)
-        data["status"] = _status(data)
+        data["status"] = run_status(data)
         records.append(data)
+    if _one_search(records):
+        trial_columns(records)
     return sorted(records, key=lambda r: (r.get("started", ""), r["name"], r["n"]))
+
+
+def _one_search(records: list[dict[str, Any]]) -> bool:
+    """Whether the runs are the trials of one search (`kerascli tune`): runs of one folder
+    (`<search>/trial/`), some recording their trial (a run without one is still listed as a
+    trial: its `run.json` may be unreadable, or older than trials recorded at their start)."""
+    folders = {Path(r["path"]).parent for r in records}
+    return len(folders) == 1 and any("trial" in r for r in records)
 
 
 def resolve_run(ref: str, runs_dir: str | Path) -> Path:

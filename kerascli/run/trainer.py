@@ -3,7 +3,6 @@ that records itself (`RunDir.recording`)."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,9 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kerascli.data import Data, load_data
-from kerascli.data.model_arrays import Split, implied_features
-from kerascli.data.pipeline import make_dataset
-from kerascli.data.stream import Stream, located_failures
+from kerascli.data.model_arrays import implied_features
 from kerascli.model.builder import Builder
 from kerascli.run.adapt import adapt_preprocessing
 from kerascli.run.augment import augmentation
@@ -23,14 +20,18 @@ from kerascli.run.callbacks import history_writer, training_callbacks
 from kerascli.run.compile import compile_model
 from kerascli.run.distribute import Placement, check_in_step, check_placement, placed
 from kerascli.run.distribute_record import record_placement
+from kerascli.run.fitting import evaluate_and_save, fit_stage
 from kerascli.run.gates import Gate
-from kerascli.run.plots import plot_history
 from kerascli.run.portable import copy_plugins, origin, portable_spec
 from kerascli.run.progress import format_logs
-from kerascli.run.rundir import RunDir, atomic_write, write_json
+from kerascli.run.resume import ResumePoint, record_resume, resumed
+from kerascli.run.rundir import RunDir, atomic_write
 from kerascli.run.runs import classes_to_record, environment
 from kerascli.run.stages import check_stage_settings, run_stages, stages_record, total_epochs
-from kerascli.run.targets import check_class_ids, class_weight
+from kerascli.run.targets import check_class_ids
+from kerascli.run.tracking import tracked
+from kerascli.run.train_state import restore_state
+from kerascli.run.warm_start import WarmStart, apply_warm_start, plan_warm_start
 from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.log_names import SPLIT_PREFIXES
 from kerascli.spec.models import Spec
@@ -88,30 +89,16 @@ def save_spec(spec: Spec, run: RunDir) -> None:
     run.update(**origin(run.path, copies))
 
 
-def _save_model(model: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:  # e.g. the disk is full: no half-written model is left
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _evaluate(model: Any, spec: Spec, split: Split | Stream) -> dict[str, float]:
-    dataset = make_dataset(split, spec.data, spec.fit.batch_size, spec.seed, training=False)
-    with located_failures([split]):
-        values = model.evaluate(dataset, verbose=0, return_dict=True)
-    return {k: float(v) for k, v in values.items()}
-
-
 def train(
-    spec: Spec,
+    spec: Spec | None,
     runs_dir: str | Path = "runs",
     name: str | None = None,
     stream: TextIO | None = None,
     plain: bool | None = None,
     gates: Sequence[Gate] = (),
+    weights: str | Path | None = None,
+    resume: str | Path | None = None,
+    record: dict[str, Any] | None = None,
 ) -> RunResult:
     """Train the model a spec describes and leave a run directory.
 
@@ -123,6 +110,13 @@ def train(
         plain: One line per epoch instead of a progress bar. Defaults to "not a terminal".
         gates: `--require` gates; one naming a metric the run will not have stops training
             after the first epoch. Defaults to none (the caller checks the values).
+        weights: Start from the weights of this run (`NAME/N` or its directory), `.keras` or
+            `.weights.h5` file, layer by layer by name (`kerascli.run.warm_start`). Defaults to
+            none.
+        resume: Continue this run (`NAME/N` or its directory) in a new run beside it, its
+            optimizer state and history included (`kerascli.run.resume`); `spec` is then `None`
+            (the run's own) or one from `resume_spec`. Defaults to none.
+        record: Fields `run.json` holds from the start (`trial` of a tune). Defaults to none.
 
     Returns:
         A `RunResult` with the run directory, metrics and history.
@@ -132,16 +126,15 @@ def train(
         RunFailed: The run ended early, marked `failed`; `cause` is what ended it.
         RunInterrupted: Ctrl-C or SIGTERM ended the run, marked `interrupted`/`terminated`.
     """
+    spec, point, runs_dir, name = resumed(spec, runs_dir, name, weights, resume)
     with placed(spec) as placement, placement.scope():  # before any TensorFlow op
         seed_everything(spec.seed)
         data, builder, model, augment = _prepare(spec)  # their errors come before a run exists
         synchronized = check_placement(placement, builder, model)
-        run = RunDir.create(
-            placement.runs_dir(runs_dir),
-            name or spec.name,
-            environment(spec.seed, _spec_file(spec)),
-        )
-        prepared = _Prepared(data, builder, model, augment, placement, synchronized)
+        warm = plan_warm_start(weights, runs_dir, model) if weights is not None else None
+        fields = {**environment(spec.seed, _spec_file(spec)), **(record or {})}
+        run = RunDir.create(placement.runs_dir(runs_dir), name or spec.name, fields)
+        prepared = _Prepared(data, builder, model, augment, placement, synchronized, warm, point)
         return _train_run(prepared, run, runs_dir, stream, plain, gates)
 
 
@@ -155,6 +148,8 @@ class _Prepared:
     augment: Callable[[Any], Any] | None
     placement: Placement
     synchronized: list[str]
+    warm: WarmStart | None = None
+    resume: ResumePoint | None = None
 
 
 def _train_run(
@@ -167,23 +162,27 @@ def _train_run(
 ) -> RunResult:
     """Compile, fit, evaluate and save into `run`, recording it."""
     spec, model, data = p.builder.spec, p.model, p.data
-    history = history_writer(run.path / "history.csv")
+    history = history_writer(run.path / "history.csv", p.resume.rows if p.resume else ())
     with (
+        tracked(spec, run, p.placement.chief) as tracker,
         Backups(run, total_epochs(spec), p.placement, runs_dir) as backups,
         run.recording(lambda: len(history.rows)) as rec,
     ):
-        _record_inputs(spec, run, model, data)
+        tracker.start()  # MLflow reached (or the run fails) before training
+        _record_inputs(p, run)
         compile_model(p.builder, model)
+        restore_state(model, p.resume)
         rows = getattr(data.splits["train"], "rows", None)
         record_placement(p.placement, p.builder, model, p.synchronized, run, rec, rows)
         callbacks = training_callbacks(
             p.builder, run.path, history, rec.file, backups, list(data.splits), gates, stream, plain
         )
-        fit = partial(_fit, model, spec, data, callbacks, p.augment)
+        callbacks = [*tracker.callbacks, *callbacks]  # an epoch logged before one can fail
+        fit = partial(fit_stage, model, spec, data, callbacks, p.augment, p.resume is not None)
         fit_started = time.time()
         run_stages(p.builder, model, history, backups, fit)
         _trained(spec, run, history, fit_started)
-        metrics = _evaluate_and_save(model, spec, data, run.path, history.rows)
+        metrics = evaluate_and_save(model, spec, data, run.path, history.rows)
         check_in_step(p.placement, model, run)
         run.update(timings={**run.record["timings"], "saved": round(time.time(), 3)})
         if "test" in metrics:
@@ -229,8 +228,10 @@ def _check_loss(nan_epoch: int | None) -> None:
         )
 
 
-def _record_inputs(spec: Spec, run: RunDir, model: Any, data: Data) -> None:
-    """Save the spec, the classes and the preprocessing layers adapted (on the training data)."""
+def _record_inputs(p: _Prepared, run: RunDir) -> None:
+    """Save the spec, the classes and the preprocessing layers adapted (on the training data),
+    then the layers a warm start loads (over them) and the run a resumed one continues."""
+    spec, model, data = p.builder.spec, p.model, p.data
     save_spec(spec, run)
     if data.classes:
         run.update(classes=classes_to_record(data.classes))
@@ -239,53 +240,5 @@ def _record_inputs(spec: Spec, run: RunDir, model: Any, data: Data) -> None:
         run.update(adapted=adapted)
     if spec.stages:
         run.update(stages=stages_record(spec))
-
-
-def _fit(
-    model: Any,
-    spec: Spec,
-    data: Data,
-    callbacks: list[Any],
-    augment: Callable[[Any], Any] | None,
-    initial_epoch: int,
-    epochs: int,
-) -> None:
-    """`model.fit` from `initial_epoch` up to `epochs` (one stage) on the training split,
-    validating on the validation split if any."""
-    fit, batch = spec.fit, spec.fit.batch_size
-    train_data = make_dataset(
-        data.splits["train"], spec.data, batch, spec.seed, training=True, augment=augment
-    )
-    if fit.steps_per_epoch:  # epochs of that many batches, the data cycling as needed
-        train_data = train_data.repeat()
-    validation = data.splits.get("validation")
-    validation_data = None
-    if validation is not None:
-        validation_data = make_dataset(validation, spec.data, batch, spec.seed, training=False)
-        if fit.validation_steps:
-            validation_data = validation_data.repeat()
-    with located_failures(data.splits.values()):
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=fit.steps_per_epoch,
-            validation_steps=fit.validation_steps,
-            validation_freq=fit.validation_freq,
-            class_weight=class_weight(spec, data),
-            callbacks=callbacks,
-            shuffle=False,  # the tf.data pipeline shuffles, seeded
-            verbose=0,
-        )
-
-
-def _evaluate_and_save(
-    model: Any, spec: Spec, data: Data, path: Path, history: list[dict[str, float]]
-) -> dict[str, dict[str, float]]:
-    """Evaluate every split, and write `metrics.json`, `model.keras` and `history.png`."""
-    metrics = {split: _evaluate(model, spec, values) for split, values in data.splits.items()}
-    write_json(path / "metrics.json", metrics)
-    _save_model(model, path / "model.keras")
-    plot_history(history, path / "history.png")
-    return metrics
+    apply_warm_start(p.warm, model, run)
+    record_resume(p.resume, run)

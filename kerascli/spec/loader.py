@@ -23,6 +23,7 @@ from kerascli.spec.fields import field_keys, model_at
 from kerascli.spec.layering import apply_overrides, read_layered
 from kerascli.spec.models import CLASS_WORDS, Spec
 from kerascli.spec.problems import KeyPath, Problem, SpecError, did_you_mean, format_path
+from kerascli.spec.search_space import refuse_spaces
 from kerascli.spec.source import Document, Mark
 
 
@@ -60,10 +61,12 @@ def load_spec_dict(data: dict[str, Any], base_dir: str | Path = ".", check: bool
 
 
 def spec_from_document(doc: Document, check: bool = True, training: bool = True) -> Spec:
-    """Validate a parsed document into a `Spec`."""
+    """Validate a parsed document into a `Spec`. A document with search spaces is refused
+    (`kerascli.spec.search_spec.load_search_spec` reads one)."""
     if not isinstance(doc.data, dict):
         got = "an empty file" if doc.data is None else type(doc.data).__name__
         raise SpecError([doc.problem((), f"a spec must be a mapping of sections, got {got}")])
+    refuse_spaces(doc)
     try:
         spec = Spec.model_validate(doc.data)
     except ValidationError as exc:

@@ -179,6 +179,23 @@ def direction(spec: Spec, name: str) -> tuple[str, str] | None:
     return None
 
 
+ERROR_NAMES = ("mae", "mse", "rmse", "mape", "msle", "logcosh")
+"""Short names of Keras's error metrics, which are better lower."""
+
+
+def better(spec: Spec, name: str) -> tuple[str, str | None]:
+    """(`min` or `max`, what it is or `None`) for a logged name: its certain `direction`
+    where there is one; else a guess: a name ending in `loss` or `error`, or an error's short
+    name (`val_mae`, `alpha_rmse`), is better lower, anything else higher (`None`: a guess,
+    which a user may overrule)."""
+    certain = direction(spec, name)
+    if certain is not None:
+        return certain
+    base = name.removeprefix(SPLIT_PREFIXES["validation"])
+    lower = base.endswith(("loss", "error")) or base.split("_")[-1] in ERROR_NAMES
+    return ("min" if lower else "max"), None
+
+
 def unlogged(
     what: str, name: str, names: list[str], validation: bool, effect: str, verb: str
 ) -> str | None:

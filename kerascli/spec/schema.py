@@ -38,6 +38,7 @@ from kerascli.spec import catalog
 from kerascli.spec.facts import OPS_PREFIX, RUN_DIR_DEFAULTS, argument_family
 from kerascli.spec.models import FAMILY_KEY, NODE_KEYS, TRAINABLE_SCHEMA, Spec
 from kerascli.spec.schema_interpolation import with_interpolation
+from kerascli.spec.schema_search import with_search_spaces
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_FILE = "kerascli.schema.json"
@@ -408,8 +409,7 @@ def spec_schema() -> dict[str, Any]:
         ],
         "$defs": defs,
     }
-    document = with_interpolation(document, defs)
-    return document
+    return with_search_spaces(with_interpolation(document, defs))
 
 
 def schema_text(schema: dict[str, Any] | None = None) -> str:

@@ -1,8 +1,13 @@
 """`${VAR}` interpolation in the spec's JSON Schema: every scalar value schema also takes a
-`${VAR}` reference, which the loader substitutes (and types) before it checks the value."""
+`${VAR}` reference, which the loader substitutes (and types) before it checks the value.
+
+The walk over a schema's value schemas (`at_values`) and the reading of one (`takes_scalar`,
+`ref_target`, `schema_types`, `union_with`) are public: `schema_search` admits a search space
+with them the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # `${VAR}` and `${VAR:-default}`, as `kerascli.spec.source` substitutes them.
@@ -19,44 +24,42 @@ INTERPOLATED: dict[str, Any] = {
     "description": "A string with `${VAR}` or `${VAR:-default}` in it, checked once substituted.",
 }
 # Keywords that describe a value but do not constrain it: kept outside the interpolation union.
-_ANNOTATIONS = ("description", "examples", "default", "title", "deprecated", "$comment")
+ANNOTATIONS = ("description", "examples", "default", "title", "deprecated", "$comment")
 # In-place applicators walked for values; `not`, `if` and `propertyNames` are left alone
 # (interpolation there would flip a condition or apply to keys, which are never substituted).
 _IN_PLACE = ("allOf", "then", "else")
-_UNIONS = ("anyOf", "oneOf")
+UNIONS = ("anyOf", "oneOf")
 _SCALAR_TYPES = {"string", "integer", "number", "boolean"}
 
 
-def _target(node: dict[str, Any], defs: dict[str, Any]) -> Any:
+def ref_target(node: dict[str, Any], defs: dict[str, Any]) -> Any:
     ref = node.get("$ref", "")
     return defs.get(ref[8:], True) if ref.startswith("#/$defs/") else True
 
 
-def _types(node: dict[str, Any]) -> set[str] | None:
+def schema_types(node: dict[str, Any]) -> set[str] | None:
     kind = node.get("type")
     return None if kind is None else {kind} if isinstance(kind, str) else set(kind)
 
 
-def _takes_scalar(node: Any, defs: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
+def takes_scalar(node: Any, defs: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
     """Whether `node` may accept a (non-null) scalar: a number, boolean or string."""
     if not isinstance(node, dict):
         return node is not False
     if "$ref" in node:
         if node["$ref"] in seen:
             return False
-        if not _takes_scalar(_target(node, defs), defs, seen | {node["$ref"]}):
+        if not takes_scalar(ref_target(node, defs), defs, seen | {node["$ref"]}):
             return False
-    types = _types(node)
+    types = schema_types(node)
     if types is not None and not types & _SCALAR_TYPES:
         return False
     values = node["enum"] if "enum" in node else [node["const"]] if "const" in node else None
     if values is not None and not any(isinstance(v, (str, int, float)) for v in values):
         return False
-    if "allOf" in node and not all(_takes_scalar(s, defs, seen) for s in node["allOf"]):
+    if "allOf" in node and not all(takes_scalar(s, defs, seen) for s in node["allOf"]):
         return False
-    return all(
-        any(_takes_scalar(s, defs, seen) for s in node[key]) for key in _UNIONS if key in node
-    )
+    return all(any(takes_scalar(s, defs, seen) for s in node[key]) for key in UNIONS if key in node)
 
 
 def _rejects_reference(node: Any, defs: dict[str, Any], seen: frozenset[str] = frozenset()) -> bool:
@@ -64,9 +67,9 @@ def _rejects_reference(node: Any, defs: dict[str, Any], seen: frozenset[str] = f
     if not isinstance(node, dict):
         return node is False
     if "$ref" in node and node["$ref"] not in seen:
-        if _rejects_reference(_target(node, defs), defs, seen | {node["$ref"]}):
+        if _rejects_reference(ref_target(node, defs), defs, seen | {node["$ref"]}):
             return True
-    types = _types(node)
+    types = schema_types(node)
     if types is not None and "string" not in types:
         return True
     if any(key in node for key in ("enum", "const", "pattern")):
@@ -74,45 +77,55 @@ def _rejects_reference(node: Any, defs: dict[str, Any], seen: frozenset[str] = f
     if any(_rejects_reference(s, defs, seen) for s in node.get("allOf", [])):
         return True
     return any(
-        all(_rejects_reference(s, defs, seen) for s in node[key]) for key in _UNIONS if key in node
+        all(_rejects_reference(s, defs, seen) for s in node[key]) for key in UNIONS if key in node
     )
 
 
 def _admit_reference(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     """`node`, or a union of it with a `${VAR}` value (free text with a pattern: any `${...}`)."""
-    if not (_takes_scalar(node, defs) and _rejects_reference(node, defs)):
+    if not (takes_scalar(node, defs) and _rejects_reference(node, defs)):
         return node
     reference = {"$ref": f"#/$defs/{'Interpolated' if 'pattern' in node else 'Interpolation'}"}
-    if set(node) - set(_ANNOTATIONS) == {"anyOf"}:
-        return {**node, "anyOf": [*node["anyOf"], reference]}
-    kept = {k: v for k, v in node.items() if k in _ANNOTATIONS}
-    core = {k: v for k, v in node.items() if k not in _ANNOTATIONS}
-    return {**kept, "anyOf": [core, reference]}
+    return union_with(node, reference)
 
 
-def _interpolated(node: Any, defs: dict[str, Any], wrap: bool = True) -> Any:
-    """Let every scalar value schema under `node` also take a `${VAR}` interpolation.
+def union_with(node: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`node` or `schema`: `node`'s own `anyOf` extended, or a new one (annotations kept
+    outside it)."""
+    if set(node) - set(ANNOTATIONS) == {"anyOf"}:
+        return {**node, "anyOf": [*node["anyOf"], schema]}
+    kept = {k: v for k, v in node.items() if k in ANNOTATIONS}
+    core = {k: v for k, v in node.items() if k not in ANNOTATIONS}
+    return {**kept, "anyOf": [core, schema]}
 
-    `wrap` is false for the members of a union (the union itself takes it) and for `$defs`
-    roots (a def may check keys too; the places that use it for values take it instead).
+
+Admit = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+"""Given a value schema and the `$defs`, the schema that also takes something else."""
+
+
+def at_values(node: Any, defs: dict[str, Any], admit: Admit, wrap: bool = True) -> Any:
+    """`node` with `admit` applied to every value schema under it.
+
+    `wrap` is false for the members of a union (the union itself is admitted) and for `$defs`
+    roots (a def may check keys too; the places that use it for values are admitted instead).
     """
     if not isinstance(node, dict):
         return node
     if wrap:
-        node = _admit_reference(node, defs)
+        node = admit(node, defs)
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key in ("properties", "patternProperties", "$defs"):
-            out[key] = {k: _interpolated(v, defs, key != "$defs") for k, v in value.items()}
+            out[key] = {k: at_values(v, defs, admit, key != "$defs") for k, v in value.items()}
         elif key in ("items", "additionalProperties", "contains", "unevaluatedProperties"):
-            out[key] = _interpolated(value, defs)
+            out[key] = at_values(value, defs, admit)
         elif key == "prefixItems":
-            out[key] = [_interpolated(v, defs) for v in value]
-        elif key in _UNIONS:
-            out[key] = [_interpolated(v, defs, wrap=False) for v in value]
+            out[key] = [at_values(v, defs, admit) for v in value]
+        elif key in UNIONS:
+            out[key] = [at_values(v, defs, admit, wrap=False) for v in value]
         elif key in _IN_PLACE:
             items = value if isinstance(value, list) else [value]
-            done = [_interpolated(v, defs) for v in items]
+            done = [at_values(v, defs, admit) for v in items]
             out[key] = done if isinstance(value, list) else done[0]
         else:
             out[key] = value
@@ -122,6 +135,6 @@ def _interpolated(node: Any, defs: dict[str, Any], wrap: bool = True) -> Any:
 def with_interpolation(document: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     """`document` (a whole schema, its `$defs` given as `defs`) with every scalar value schema
     also taking a `${VAR}` interpolation, and the `Interpolation`/`Interpolated` defs added."""
-    out: dict[str, Any] = _interpolated(document, defs, wrap=False)
+    out: dict[str, Any] = at_values(document, defs, _admit_reference, wrap=False)
     out["$defs"].update(Interpolation=INTERPOLATION, Interpolated=INTERPOLATED)
     return out

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from kerascli.cli.render import gates_table
+from kerascli.run.gates import GateResult, parse_gates
+
 from .conftest import IRIS
 
 
@@ -97,3 +100,15 @@ def test_unknown_gate_metric_on_evaluate(cli, iris_run: Path) -> None:
     result = cli("evaluate", iris_run, "--require", "val_accuracy>=0.5", "--json")
     assert result.code == 2
     assert "did you mean 'accuracy'" in result.json()["errors"][0]["message"]
+
+
+def test_gates_table_shows_small_values() -> None:
+    """Values to 4 significant digits: a difference of 2e-7 is not shown as 0.0000."""
+    from rich.console import Console
+
+    (tiny, big) = parse_gates(["max_abs_diff<1e-9", "loss<0.5"])
+    table = gates_table([GateResult(tiny, 2e-7, False), GateResult(big, 0.123456, True)])
+    console = Console(width=100, record=True, color_system=None)
+    console.print(table)
+    text = console.export_text()
+    assert "2e-07" in text and "0.1235" in text and "0.0000" not in text

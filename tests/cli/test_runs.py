@@ -338,3 +338,51 @@ def test_runs_of_one_run_directory(cli, runs: Path) -> None:
     assert [row[:3] for row in table_rows(result.out)] == [["iris-mlp", "2", "completed"]]
     (record,) = cli("runs", run, "--json").json()["runs"]
     assert (record["name"], record["n"], record["path"]) == ("iris-mlp", 2, str(run))
+
+
+SPACES = {
+    "model.sequential.layers[1].Dense.units": 16,
+    "compile.optimizer.Adam.learning_rate": 0.0123456,
+    "fit.batch_size": 32,
+    "model.sequential.layers[1].Dense.activation": "relu",
+}
+
+
+def _trial_run(search: Path, n: int, record: dict) -> None:
+    run = search / "trial" / str(n)
+    run.mkdir(parents=True)
+    common = {"name": "trial", "n": n, "started": f"2026-01-01T00:00:0{n}+00:00"}
+    (run / "run.json").write_text(json.dumps({**common, **record}))
+
+
+@pytest.mark.parametrize("spaces", [2, 4])
+def test_the_trials_table_keeps_its_columns(cli, tmp_path: Path, spaces: int) -> None:
+    """`kerascli runs <search>` shows the trials table at 80 columns (not a terminal), the
+    trial, objective, n and status of every run, one without its trial record or unreadable
+    included; the hyperparameters wrap, in one column where theirs do not fit."""
+    search = tmp_path / "iris-tune"
+    values = dict(list(SPACES.items())[:spaces])
+    for n in (1, 2):
+        trial = {"id": str(n - 1), "hyperparameters": values, "objective": "val_accuracy"}
+        done = {"status": "completed", "duration_s": 3.0, "metrics": {"val_accuracy": 0.9}}
+        _trial_run(search, n, {**done, "trial": trial})
+    _trial_run(search, 3, {"status": "failed", "metrics": {"val_accuracy": 0.5}})  # no record
+    _trial_run(search, 4, {"status": "running", "trial": "?"})  # unreadable
+    result = cli("runs", search)
+    assert result.code == 0, result.err
+    assert max(len(line) for line in result.out.splitlines()) <= 80
+    header = next(line for line in result.out.splitlines() if "┃ trial" in line)
+    assert [c.strip() for c in header.split("┃")[-5:-1]] == [
+        "val_accuracy",
+        "n",
+        "status",
+        "duration",
+    ]
+    rows = {row[-3]: (row[0], row[-4], row[-2]) for row in table_rows(result.out) if row[-3]}
+    assert rows == {
+        "1": ("0", "0.9000", "completed"),
+        "2": ("1", "0.9000", "completed"),
+        "3": ("", "0.5000", "failed"),
+        "4": ("", "", "unreadable"),
+    }
+    assert ("units=16" in result.out) == (spaces > 3)

@@ -12,7 +12,8 @@ from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.source import Mark, parse_yaml
 from tests.conftest import SPECS
 
-SHIPPED = sorted(SPECS.glob("*.yaml"))
+# (iris_tune.yaml has search spaces: a spec for `kerascli tune`, tests/run/test_tune.py)
+SHIPPED = sorted(p for p in SPECS.glob("*.yaml") if p.stem != "iris_tune")
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
