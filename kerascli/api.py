@@ -37,7 +37,8 @@ def train(
     (`kerascli.RunFailed`, `kerascli.RunInterrupted`), each with the `run_dir` it marked.
     `weights=RUN|FILE` starts from another model's weights, layer by layer by name;
     `resume=RUN` continues a run (with `spec=None`, or `kerascli.run.resume.resume_spec(...)`
-    for more epochs or other `fit` settings) into a new run beside it."""
+    for more epochs or other `fit` settings) into a new run beside it (`force=True`: a run left
+    `running` by another host, whose process cannot be checked from here)."""
     from kerascli.run.trainer import train as _train
 
     return _train(spec, runs_dir=runs_dir, name=name, **kwargs)

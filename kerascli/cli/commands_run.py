@@ -17,6 +17,7 @@ from kerascli.cli.options import (
     BareSpecOpt,
     CompareOpt,
     DebugOpt,
+    ForceResumeOpt,
     InputFileArg,
     JsonOpt,
     KeepOpt,
@@ -50,6 +51,7 @@ def train(
     name: NameOpt = None,
     weights: WeightsOpt = None,
     resume: ResumeOpt = None,
+    force: ForceResumeOpt = False,
     mlflow: MlflowOpt = None,
     trust: TrustOpt = False,
     require: RequireOpt = None,
@@ -62,13 +64,12 @@ def train(
 ) -> None:
     """Train a spec: compile, fit, evaluate and save into runs/<name>/<n>/; --weights starts from
     another model's weights, --resume continues a run."""
+    from kerascli.run.resume import epoch_overrides
     from kerascli.run.rundir import RunDir
 
     check_run_name(name)
-    _check_start(spec, weights, resume, name, workers, runs_dir)
-    if max_restarts and workers is None:
-        raise typer.BadParameter("needs --workers", param_hint="--max-restarts")
-    overrides = [*(set_ or []), *([f"fit.epochs={epochs}"] if epochs else [])]
+    _check_start(spec, weights, resume, name, (workers, max_restarts), runs_dir, force)
+    overrides = [*(set_ or []), *epoch_overrides(epochs)]
     overrides += [f"tracking.mlflow.uri={json.dumps(mlflow)}"] if mlflow else []
     if workers is not None and spec is not None:
         shared = {"--set": set_, "--epochs": epochs, "--runs-dir": runs_dir, "--name": name}
@@ -85,7 +86,7 @@ def train(
     stream = sys.stderr if json_ else sys.stdout
     plain = use_plain(stream, quiet)
     result = run_training(
-        loaded, runs_dir, name, stream, plain, gates, weights=weights, resume=resume
+        loaded, runs_dir, name, stream, plain, gates, weights=weights, resume=resume, force=force
     )
     gate_results = _apply_gates(gates, result.flat_metrics(), json_)
     if gate_results and result.chief:  # another worker's run is gone as training ends
@@ -94,19 +95,30 @@ def train(
 
 
 def _check_start(
-    spec: Path | None, weights: str | None, resume: str | None, name: Any, workers: Any, runs: Path
+    spec: Path | None,
+    weights: str | None,
+    resume: str | None,
+    name: Any,
+    workers_restarts: tuple[Any, int],
+    runs: Path,
+    force: bool,
 ) -> None:
     """A SPEC or `--resume RUN` (which trains the run's own spec.yaml); `--weights` and `--name`
-    not with `--resume`; neither with `--workers`; a `--weights` source that exists."""
+    not with `--resume` (`resume.check_resume_args`); neither with `--workers`;
+    `--max-restarts` only with `--workers`, `--force` with `--resume`; a `--weights` source
+    that exists."""
+    from kerascli.run.resume import check_resume_args
+
+    check_resume_args(weights, name, resume)
+    workers, max_restarts = workers_restarts
     refused = [
         (resume is None and spec is None, "SPEC", "give the SPEC to train (or --resume RUN)"),
         (resume and spec, "--resume", "a resumed run trains the run's own spec.yaml: give SPEC "
          "or --resume, not both (--set changes fit or callbacks)"),
-        (resume and weights, "--resume", "--weights starts a new run from other weights, "
-         "--resume continues a run from its own: give one"),
-        (resume and name, "--name", "a resumed run goes beside the run it continues"),
         (workers is not None and (weights or resume), "--workers", "not with --weights or "
          "--resume (a multi-worker run resumes from a BackupAndRestore backup)"),
+        (max_restarts and workers is None, "--max-restarts", "needs --workers"),
+        (force and resume is None, "--force", "only with --resume"),
     ]  # fmt: skip
     for clash, hint, message in refused:
         if clash:

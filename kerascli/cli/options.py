@@ -75,6 +75,14 @@ ResumeOpt = Annotated[
         show_default=False,
     ),
 ]
+ForceResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="With --resume: resume a run still marked running on another host, whose process "
+        "cannot be checked from here (it ended there without saying so: a power cut).",
+    ),
+]
 RunsDirOpt = Annotated[
     Path,
     typer.Option("--runs-dir", help="Where runs go.", file_okay=False, callback=directory_path),

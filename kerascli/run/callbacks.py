@@ -17,13 +17,11 @@ from kerascli.run.gates import Gate, check_names
 from kerascli.run.progress import make_progress
 from kerascli.run.rundir import atomic_write
 from kerascli.run.stages import total_epochs
-from kerascli.run.train_state import state_saver
+from kerascli.run.train_state import BACKUP, no_state_reason, state_saver
 from kerascli.spec.dump import resolved_spec
 from kerascli.spec.facts import RUN_DIR_DEFAULTS, run_dir_default
 from kerascli.spec.log_names import SPLIT_PREFIXES, training_names
 from kerascli.spec.models import Spec, call_parts
-
-BACKUP = "BackupAndRestore"
 
 
 def backup_name(spec: Spec) -> str:
@@ -247,9 +245,8 @@ def training_callbacks(
         progress: Where the progress goes (`None`: stdout).
         plain: One line per epoch instead of a progress bar (`None`: when not a terminal).
     """
-    spec = builder.spec  # the state `--resume` goes on from: one worker, no stages (refused)
-    saved = not spec.stages and backups.placement is None
-    saved = saved and BACKUP not in [call_parts(call)[0] for call in spec.callbacks]
+    spec = builder.spec  # the state `--resume` goes on from (the rule `--resume` refuses by)
+    saved = no_state_reason(spec, workers=backups.placement is not None) is None
     epochs = total_epochs(spec)
     log_lines = make_progress(epochs, log, plain=True)
     spec_part = spec_callbacks(builder, run_path, backups)

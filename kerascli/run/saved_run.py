@@ -94,11 +94,15 @@ def _run_record(run_dir: Path) -> dict[str, Any] | None:
 
 MAX_MODEL_CONFIG = 64 * 2**20
 """The largest `config.json` / `metadata.json` a model archive may unpack to (64 MiB)."""
+MAX_EXPANSION = 100
+"""How many times its stored size a larger member of a model archive may unpack to: Keras
+stores its members uncompressed (~1:1), deflate cannot exceed ~1032:1 (Keras's own guard)."""
 
 
-def _check_archive(path: Path) -> None:
-    """Refuse, before Keras reads it, a model file that is not a zip archive or whose JSON
-    members would unpack to more than `MAX_MODEL_CONFIG` (a zip bomb)."""
+def check_archive(path: Path) -> None:
+    """Refuse, before Keras or h5py reads it, a model file that is not a zip archive, or whose
+    JSON members would unpack to more than `MAX_MODEL_CONFIG`, or another member to more than
+    that and `MAX_EXPANSION` times its stored size (a zip bomb)."""
 
     def refuse(message: str) -> SpecError:
         return SpecError([Problem(message, "", str(path))])
@@ -112,16 +116,20 @@ def _check_archive(path: Path) -> None:
     except (zipfile.BadZipFile, OSError) as exc:
         raise refuse(f"not a Keras model archive: {exc}") from None
     for member in members:
-        if member.filename.endswith(".json") and member.file_size > MAX_MODEL_CONFIG:
+        size = member.file_size
+        if size <= MAX_MODEL_CONFIG:
+            continue
+        if member.filename.endswith(".json") or size > MAX_EXPANSION * member.compress_size:
             raise refuse(
-                f"{member.filename} unpacks to {member.file_size} bytes (the limit is "
-                f"{MAX_MODEL_CONFIG}): not a model kerascli will load"
+                f"{member.filename} unpacks to {size} bytes from {member.compress_size} (the "
+                f"limit is {MAX_MODEL_CONFIG} for JSON, else {MAX_EXPANSION} times the stored "
+                "size): a decompression bomb, not a model kerascli will load"
             )
 
 
 def _load_model(builder: Builder, path: Path, custom: dict[str, Any]) -> Any:
     """The Keras model in `path` (safe mode), compiled from the spec if it was saved without."""
-    _check_archive(path)
+    check_archive(path)
     try:  # under the policy it trained with: a subclass model's layers take the global one
         with dtype_policy(builder.policy):
             model = builder.keras.saving.load_model(path, custom_objects=custom, safe_mode=True)

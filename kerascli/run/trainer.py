@@ -30,7 +30,7 @@ from kerascli.run.runs import classes_to_record, environment
 from kerascli.run.stages import check_stage_settings, run_stages, stages_record, total_epochs
 from kerascli.run.targets import check_class_ids
 from kerascli.run.tracking import tracked
-from kerascli.run.train_state import restore_state
+from kerascli.run.train_state import check_state, restore_state
 from kerascli.run.warm_start import WarmStart, apply_warm_start, plan_warm_start
 from kerascli.spec.dump import resolved_spec, to_yaml
 from kerascli.spec.log_names import SPLIT_PREFIXES
@@ -99,6 +99,7 @@ def train(
     weights: str | Path | None = None,
     resume: str | Path | None = None,
     record: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> RunResult:
     """Train the model a spec describes and leave a run directory.
 
@@ -117,6 +118,7 @@ def train(
             optimizer state and history included (`kerascli.run.resume`); `spec` is then `None`
             (the run's own) or one from `resume_spec`. Defaults to none.
         record: Fields `run.json` holds from the start (`trial` of a tune). Defaults to none.
+        force: Resume a run `running` on another host (unchecked from here). Defaults to no.
 
     Returns:
         A `RunResult` with the run directory, metrics and history.
@@ -126,12 +128,13 @@ def train(
         RunFailed: The run ended early, marked `failed`; `cause` is what ended it.
         RunInterrupted: Ctrl-C or SIGTERM ended the run, marked `interrupted`/`terminated`.
     """
-    spec, point, runs_dir, name = resumed(spec, runs_dir, name, weights, resume)
+    spec, point, runs_dir, name = resumed(spec, runs_dir, name, weights, resume, force)
     with placed(spec) as placement, placement.scope():  # before any TensorFlow op
         seed_everything(spec.seed)
         data, builder, model, augment = _prepare(spec)  # their errors come before a run exists
         synchronized = check_placement(placement, builder, model)
         warm = plan_warm_start(weights, runs_dir, model) if weights is not None else None
+        check_state(point, model)
         fields = {**environment(spec.seed, _spec_file(spec)), **(record or {})}
         run = RunDir.create(placement.runs_dir(runs_dir), name or spec.name, fields)
         prepared = _Prepared(data, builder, model, augment, placement, synchronized, warm, point)
@@ -232,7 +235,7 @@ def _record_inputs(p: _Prepared, run: RunDir) -> None:
     """Save the spec, the classes and the preprocessing layers adapted (on the training data),
     then the layers a warm start loads (over them) and the run a resumed one continues."""
     spec, model, data = p.builder.spec, p.model, p.data
-    save_spec(spec, run)
+    save_spec(p.resume.as_written(spec) if p.resume else spec, run)
     if data.classes:
         run.update(classes=classes_to_record(data.classes))
     adapted = adapt_preprocessing(spec, model, data.splits["train"])

@@ -19,16 +19,23 @@ source's mean and variance: the layers after it learned on inputs scaled by thos
 
 from __future__ import annotations
 
-import io
 import re
 import sys
 import tempfile
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kerascli.model.keras_private import (
+    WEIGHTS_MEMBER,
+    optimizer_variables,
+    recorded_name,
+    sublayers,
+)
 from kerascli.run.rundir import RunDir
 from kerascli.run.runs import resolve_run
 from kerascli.spec.problems import Problem, SpecError, cause_line
@@ -161,36 +168,64 @@ def source_file(ref: str | Path, runs_dir: str | Path) -> Path:
     raise WarmStartError(f"{path}: give a run directory, a .keras model or a .weights.h5 file")
 
 
-def _h5(path: Path | io.BytesIO, mode: str) -> Any:
+def _h5(path: Any, mode: str) -> Any:
     import h5py
 
     return h5py.File(path, mode)
 
 
-def _open_weights(path: Path) -> Any:
-    """The source's weights file, open (read from inside a `.keras` archive)."""
+@contextmanager
+def _open_weights(path: Path) -> Iterator[Any]:
+    """The source's weights file, open: inside a `.keras` archive, read as h5py goes (never
+    unpacked whole), the archive checked first (`saved_run.check_archive`: no zip bomb)."""
+    from kerascli.run.saved_run import check_archive
+
+    with ExitStack() as stack:
+        try:
+            source: Any = path
+            if path.suffix == ".keras":
+                check_archive(path)
+                archive = stack.enter_context(zipfile.ZipFile(path))
+                source = stack.enter_context(archive.open(WEIGHTS_MEMBER))
+            opened = stack.enter_context(_h5(source, "r"))
+        except SpecError as exc:
+            raise WarmStartError(
+                f"{path}: cannot read its weights ({exc.problems[0].message})"
+            ) from None
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise WarmStartError(f"{path}: cannot read its weights ({cause_line(exc)})") from None
+        yield opened
+
+
+def layout_problem(path: Path, model: Any) -> str | None:
+    """What keeps the weights of a run's `model.keras` (`path`) from loading into the built
+    `model` as Keras loads them, group by group: a layer's arrays of other shapes, a layer
+    missing, no optimizer state; `None` when they fit."""
     try:
-        if path.suffix == ".keras":
-            with zipfile.ZipFile(path) as archive:
-                return _h5(io.BytesIO(archive.read("model.weights.h5")), "r")
-        return _h5(path, "r")
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise WarmStartError(f"{path}: cannot read its weights ({cause_line(exc)})") from None
+        with tempfile.TemporaryDirectory(prefix="kerascli-resume-") as tmp:
+            own = Path(tmp) / "model.weights.h5"
+            model.save_weights(own)
+            with _open_weights(path) as source, _h5(own, "r") as target:
+                theirs = {layer.group: layer.shapes for layer in _layers(source)}
+                ours = {layer.group: layer.shapes for layer in _layers(target)}
+                optimizer = optimizer_variables(source)
+    except WarmStartError as exc:
+        return exc.problems[0].message
+    for group in [*ours, *theirs]:
+        if ours.get(group) != theirs.get(group):
+            held, wanted = (_described(shapes) for shapes in (theirs.get(group), ours.get(group)))
+            return f"{group} holds {held}, the model's {wanted}"
+    return None if optimizer else "it holds no optimizer state (saved without its optimizer)"
 
 
 def _layers(root: Any, model: Any = None) -> list[LayerWeights]:
     """The layers with weights in a Keras weights file, by name (see the module's docstring);
     in `model`'s layer order when given."""
-    import h5py
-
     found: list[tuple[tuple[str, ...], str, dict[str, tuple[int, ...]], str]] = []
 
     def walk(group: Any, chain: tuple[str, ...]) -> None:
-        layers = group.get("layers")
-        for key, child in layers.items() if isinstance(layers, h5py.Group) else ():
-            if not isinstance(child, h5py.Group):
-                continue
-            name = _name(child)
+        for key, child in sublayers(group):
+            name = recorded_name(child)
             here = (*chain, key if name is None or _automatic(name, key) else name)
             shapes = _shapes(child)
             if shapes:
@@ -207,6 +242,10 @@ def _layers(root: Any, model: Any = None) -> list[LayerWeights]:
         order = {name: i for i, name in enumerate(_layer_names(model))}
         out.sort(key=lambda layer: order.get(layer.name, len(order)))
     return out
+
+
+def _described(shapes: dict[str, tuple[int, ...]] | None) -> str:
+    return " + ".join(str(list(shape)) for shape in shapes.values()) if shapes else "nothing"
 
 
 def _automatic(name: str, key: str) -> bool:
@@ -229,15 +268,6 @@ def _shapes(layer: Any) -> dict[str, tuple[int, ...]]:
 
     layer.visititems(visit)
     return dict(sorted(shapes.items()))
-
-
-def _name(group: Any) -> str | None:
-    """A layer's name as Keras recorded it (`vars` group's `name`; none before Keras 3.?)."""
-    variables = group.get("vars")
-    name = variables.attrs.get("name") if variables is not None else None
-    if name is None:
-        return None
-    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 def _layer_names(model: Any) -> list[str]:

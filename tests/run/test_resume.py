@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 import yaml
 
-from kerascli.run.resume import read_history
-from kerascli.run.train_state import STATE, read_state
+from kerascli.run.resume import ResumeError, read_history
+from kerascli.run.saved_run import load_run
+from kerascli.run.train_state import STATE, StateMismatch, read_state, save_state
 from kerascli.run.trainer import train
 from kerascli.spec import load_spec
 from tests.conftest import ROOT, STOP_AT, invoke
@@ -87,7 +88,8 @@ def test_a_finished_run_resumes_beside_itself_as_the_uninterrupted_run(runs) -> 
     # the first epoch resumed goes on from the last one done, not from a fresh start's loss
     assert abs(new[2]["loss"] - old[1]["loss"]) < abs(new[2]["loss"] - old[0]["loss"])
     assert _iterations(resumed) == 4 * STEPS  # the optimizer's step count went on
-    assert yaml.safe_load((resumed / "spec.yaml").read_text())["fit"]["initial_epoch"] == 2
+    # its spec.yaml trains as a new run would (epochs 1-4), the resume is in run.json
+    assert load_spec(resumed / "spec.yaml").fit.initial_epoch == 0
     # data order, weights and optimizer state as if the run had trained 4 epochs at once
     straight = runs["straight"]
     assert new == read_history(straight / "history.csv")
@@ -219,3 +221,125 @@ def test_argument_clashes_are_refused_first(args: list[str], message: str) -> No
     result = invoke("train", *args, "--json")
     assert result.code == 2
     assert message in result.json()["errors"][0]["message"]
+
+
+def _copy(run: Path, root: Path, status: str | None = None, **record: Any) -> Path:
+    """A copy of `run` (`root/copy/1`), its run.json's fields changed; an unfinished status
+    gets the state.npz of the run's last epoch (with its weights)."""
+    copy = root / "copy" / "1"
+    shutil.copytree(run, copy)
+    fields = {**_record(copy), **record, **({"status": status} if status else {})}
+    (copy / "run.json").write_text(json.dumps(fields))
+    if status not in (None, "completed"):
+        save_state(load_run(copy).model, copy / STATE, fields["epochs_done"])
+    return copy
+
+
+def _refused(*args: Any) -> dict[str, Any]:
+    result = invoke("train", "--resume", *args, "--quiet", "--json")
+    assert result.code == 2, result.err
+    return result.json()["errors"][0]
+
+
+@pytest.mark.slow
+def test_a_resume_keeps_the_input_columns(runs) -> None:
+    permuted = "data.features=[petal_width, petal_length, sepal_width, sepal_length]"
+    before = sorted(runs["finished"].parent.iterdir())
+    error = _refused(runs["finished"], "--epochs", "3", "--set", permuted)
+    assert "was trained on the input columns ['sepal_length'" in error["message"]
+    assert "--set" in str(error) and "data.features" in str(error)
+    assert sorted(runs["finished"].parent.iterdir()) == before
+
+
+@pytest.mark.slow
+def test_the_epochs_done_come_from_the_state_and_files_that_disagree_are_refused(
+    runs, tmp_path: Path
+) -> None:
+    copy = _copy(runs["finished"], tmp_path)
+    (copy / "history.csv").unlink()  # was: resumed as if no epoch were done
+    assert "history.csv" in str(_refused(copy, "--epochs", "3"))
+    shutil.copy(runs["finished"] / "history.csv", copy / "history.csv")
+    (copy / "run.json").write_text(json.dumps({**_record(copy), "epochs_done": 5}))
+    assert (
+        "state.npz says 2 epochs done, its run.json 5" in _refused(copy, "--epochs", "6")["message"]
+    )
+    assert [p.name for p in (tmp_path / "copy").iterdir()] == ["1"]  # no run left behind
+
+
+@pytest.mark.slow
+def test_a_run_running_on_another_host_resumes_only_with_force(runs, tmp_path: Path) -> None:
+    copy = _copy(runs["finished"], tmp_path, "running", host="node7", pid=1)
+    message = _refused(copy, "--epochs", "3")["message"]
+    assert "still training (pid 1 on node7)" in message and "--force" in message
+    result = invoke("train", "--resume", copy, "--epochs", "3", "--force", "--json", "-q")
+    assert result.code == 0, result.err
+    assert _record(Path(result.json()["run_dir"]))["resumed_from"]["epoch"] == 3
+
+
+@pytest.mark.slow
+def test_a_resumed_run_s_spec_trains_as_a_new_run(runs, tmp_path: Path) -> None:
+    result = invoke("train", "--resume", runs["finished"], "--epochs", "3", "--json", "-q")
+    assert result.code == 0, result.err
+    resumed = Path(result.json()["run_dir"])
+    again = train(load_spec(resumed / "spec.yaml", ["fit.epochs=1"]), tmp_path)
+    assert [row["epoch"] for row in again.history] == [1]
+    assert "resumed_from" not in _record(again.path)
+
+
+@pytest.mark.slow
+def test_a_state_that_does_not_fit_is_refused_before_a_run_is_made(runs, tmp_path: Path) -> None:
+    copy = _copy(runs["finished"], tmp_path, "interrupted")
+    meta, arrays = read_state(copy / STATE)
+    arrays["weight_1"] = np.zeros((5, 5), "float32")
+    _write_state(copy / STATE, meta, arrays)
+    error = _refused(copy, "--epochs", "3")
+    assert error["file"] == str(copy / STATE)
+    assert error["message"] == "does not fit the model: its weight_1 is (5, 5), the model's (4,)"
+    _write_state(copy / STATE, meta, {k: v for k, v in arrays.items() if "optim" not in k})
+    assert "holds no optimizer state" in _refused(copy, "--epochs", "3")["message"]
+    assert [p.name for p in (tmp_path / "copy").iterdir()] == ["1"]
+
+
+def _write_state(path: Path, meta: Any, arrays: dict[str, Any]) -> None:
+    np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+    if path.suffix != ".npz":
+        path.with_name(path.name + ".npz").replace(path)
+
+
+OK_META = {"epoch": 2, "weights": True}
+
+
+@pytest.mark.parametrize(
+    ("meta", "arrays", "message"),
+    [
+        ({"weights": True}, {}, "no epoch count (epoch: None)"),
+        ([1, 2], {}, "its `meta` is list, not a record"),
+        (OK_META, {"weight_0": np.zeros(2), "weight_2": np.zeros(2)}, "`weight_1` is missing"),
+        (OK_META, {"weight_0": np.array(["a", "b"])}, "`weight_0` holds <U1 values"),
+        (OK_META, {"other": np.zeros(2)}, "an unknown array `other`"),
+        (None, {}, "not a training state kerascli wrote (not an .npz archive)"),
+    ],
+)
+def test_a_damaged_state_is_refused_naming_it(
+    tmp_path: Path, meta: Any, arrays: dict[str, Any], message: str
+) -> None:
+    path = tmp_path / STATE
+    if meta is None:
+        path.write_text("epoch,loss\n1,0.5\n")  # a text file renamed
+    else:
+        _write_state(path, meta, arrays)
+    with pytest.raises(StateMismatch) as caught:
+        read_state(path)
+    (problem,) = caught.value.problems
+    assert problem.file == str(path) and message in problem.message
+
+
+def test_a_history_with_an_epoch_that_is_no_number_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss\n1,0.5\nbanana,0.4\n")
+    with pytest.raises(ResumeError) as caught:
+        read_history(path)
+    (problem,) = caught.value.problems
+    assert problem.file == str(path) and "line 3: epoch 'banana' is not an epoch number" in (
+        problem.message
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,7 @@ def test_a_backbone_takes_an_application_s_weights(tmp_path: Path) -> None:
         ("{tmp}/broken.keras", "cannot read its weights"),
         ("{tmp}/empty", "has no model.keras: give a completed run"),
         ("{tmp}/empty.weights.h5", "holds no layer weights (not saved by Keras 3?)"),
+        ("{tmp}/bomb.keras", "model.weights.h5 unpacks to 73400320 bytes from"),
     ],
 )
 def test_a_source_that_cannot_be_read_is_refused(
@@ -173,6 +175,8 @@ def test_a_source_that_cannot_be_read_is_refused(
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
     (tmp_path / "empty").mkdir()
     h5py.File(tmp_path / "empty.weights.h5", "w").close()
+    with zipfile.ZipFile(tmp_path / "bomb.keras", "w", zipfile.ZIP_DEFLATED) as bomb:
+        bomb.writestr("model.weights.h5", bytes(70 * 2**20))  # 70 MiB of zeros in ~70 kB
     result = invoke(
         "train", IRIS, "--weights", weights.format(tmp=tmp_path), "--runs-dir", tmp_path, "--json"
     )
