@@ -39,8 +39,8 @@ CLASSES = {
 def runs(tmp_path_factory: pytest.TempPathFactory, iris_run: Path) -> dict[str, Path]:
     """An iris run (the session's, copied: exports write into it), 2-epoch wine and digits
     runs."""
-    iris = tmp_path_factory.mktemp("export") / "iris"
-    shutil.copytree(iris_run, iris)
+    iris = tmp_path_factory.mktemp("export") / "iris-mlp" / "1"  # as deep as the session's:
+    shutil.copytree(iris_run, iris)  # its spec.yaml names the data relative to the run
     return {
         "iris": iris,
         "wine": train_example(tmp_path_factory, "wine_residual", 2),
