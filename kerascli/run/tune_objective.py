@@ -108,6 +108,11 @@ def objective_direction(spec: Spec, objective: str, given: str | None = None) ->
         SpecError: `given` contradicts a certain direction, or is not `min`/`max`.
     """
     want, what = better(spec, objective)
+    if given is None and want not in DIRECTIONS:  # a plugin's metric: which way is unknown
+        raise _refuse(
+            f"which way '{objective}' is better is not known: give --direction min or max",
+            "--direction",
+        )
     if given is None:
         return want
     if given not in DIRECTIONS:

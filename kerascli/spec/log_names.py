@@ -181,19 +181,23 @@ def direction(spec: Spec, name: str) -> tuple[str, str] | None:
 
 ERROR_NAMES = ("mae", "mse", "rmse", "mape", "msle", "logcosh")
 """Short names of Keras's error metrics, which are better lower."""
+SCORE_NAMES = ("f1_score", "fbeta_score", "r2_score", "iou", "mean_iou", "one_hot_iou")
+"""Names of Keras's score metrics, which are better higher."""
 
 
 def better(spec: Spec, name: str) -> tuple[str, str | None]:
     """(`min` or `max`, what it is or `None`) for a logged name: its certain `direction`
     where there is one; else a guess: a name ending in `loss` or `error`, or an error's short
-    name (`val_mae`, `alpha_rmse`), is better lower, anything else higher (`None`: a guess,
-    which a user may overrule)."""
+    name (`val_mae`, `alpha_rmse`), is better lower, a Keras score (`f1_score`, `iou`) higher
+    (`None`: a guess, which a user may overrule); any other name is `unknown`."""
     certain = direction(spec, name)
     if certain is not None:
         return certain
     base = name.removeprefix(SPLIT_PREFIXES["validation"])
     lower = base.endswith(("loss", "error")) or base.split("_")[-1] in ERROR_NAMES
-    return ("min" if lower else "max"), None
+    if lower or base.endswith(SCORE_NAMES):
+        return ("min" if lower else "max"), None
+    return "unknown", None
 
 
 def unlogged(

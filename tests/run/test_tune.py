@@ -59,12 +59,20 @@ def test_objective_must_be_logged_and_not_the_test_split() -> None:
         ("val_mean_squared_error", None, "min"),
         ("val_f1_score", None, "max"),
         ("val_f1_score", "min", "min"),
+        ("val_my_metric", "min", "min"),  # a plugin's metric: told, not guessed
     ],
 )
 def test_direction(objective: str, given: str | None, expected: str) -> None:
     spec = load_search_spec(TUNE).default
     assert objective_direction(spec, objective, given) == expected
     assert given is not None or better(spec, objective)[0] == expected
+
+
+def test_a_direction_nobody_knows_is_asked_for() -> None:
+    """A plugin metric's direction is not guessed: a wrong guess picks the worst trial."""
+    spec = load_search_spec(TUNE).default
+    with pytest.raises(SpecError, match="give --direction min or max"):
+        objective_direction(spec, "val_my_metric")
 
 
 @pytest.mark.parametrize("name", ["loss", "val_loss", "accuracy", "val_accuracy", "val_mae"])
